@@ -1,0 +1,271 @@
+"""The ``percomp`` command line: compress, decompress, info, models, train.
+
+Every failure is one line ``percomp: error: …`` on stderr, exit 2 for bad input or usage, 1 for
+internal faults; ``--debug`` adds the traceback. Outputs are written atomically.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Callable, Iterable, NoReturn, Sequence
+
+from .errors import InputError, PercompError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm",
+                  ".heic", ".heif", ".avif"}
+DEFAULT_MODEL = "base-vr"
+DEFAULT_RATE = 3.0
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one line with exit 2 (no usage dump)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise InputError(f"{message} (see '{self.prog} --help')")
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="percomp", description="Perceptual, region-of-interest learned image compression.",
+                     parents=[_common_options(None)])
+    # The same options are accepted after the command name too (``percomp info F --debug``).
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    common = _common_options(argparse.SUPPRESS)
+
+    p = sub.add_parser("compress", help="image(s) → .pcmp", parents=[common])
+    p.add_argument("input", type=Path, help="an image, or a folder of images")
+    p.add_argument("output", type=Path, help="a .pcmp file, or a folder for a batch")
+    p.add_argument("--model", default=DEFAULT_MODEL, help=f"zoo model (default {DEFAULT_MODEL})")
+    rate = p.add_mutually_exclusive_group()
+    rate.add_argument("--bpp", type=_positive_float, help="target bits per pixel of the whole file: the largest rate at or under it")
+    rate.add_argument("--level", type=float, help=f"continuous rate level 0 … L−1 (default {DEFAULT_RATE:g})")
+    _add_runtime_options(p)
+    p.set_defaults(run=cmd_compress)
+
+    p = sub.add_parser("decompress", help=".pcmp → PNG", parents=[common])
+    p.add_argument("input", type=Path, help="a .pcmp file, or a folder of them")
+    p.add_argument("output", type=Path, help="a .png file, or a folder for a batch")
+    _add_runtime_options(p)
+    p.set_defaults(run=cmd_decompress)
+
+    p = sub.add_parser("info", help="print a .pcmp header as JSON", parents=[common])
+    p.add_argument("input", type=Path)
+    p.set_defaults(run=cmd_info)
+
+    p = sub.add_parser("models", help="list the model zoo", parents=[common])
+    p.add_argument("--json", action="store_true", help="print the model cards as JSON")
+    p.set_defaults(run=cmd_models)
+
+    from .train.cli import add_train_parser
+
+    add_train_parser(sub, common)
+    return parser
+
+
+def _common_options(default: object) -> argparse.ArgumentParser:
+    """--debug and --zoo; ``default`` is SUPPRESS on sub-commands so they don't reset the main ones."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=default if default is not None else False,
+                        help="show tracebacks on errors")
+    common.add_argument("--zoo", type=Path, default=default,
+                        help="checkpoint folder (default: $PERCOMP_CHECKPOINTS or ./checkpoints)")
+    return common
+
+
+def _add_runtime_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    p.add_argument("--max-pixels", type=_positive_int, default=None,
+                   help="refuse larger images (default $PERCOMP_MAX_PIXELS or 16.8 MP)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or notes")
+
+
+# -- batch plumbing -------------------------------------------------------------------------------
+def _pairs(src: Path, dst: Path, suffixes: set[str], out_suffix: str) -> list[tuple[Path, Path]]:
+    """(input, output) pairs: one file, or every matching file of a folder into an output folder."""
+    if src.is_dir():
+        if dst.exists() and not dst.is_dir():
+            raise InputError(f"{dst}: input is a folder, so the output must be a folder")
+        dst.mkdir(parents=True, exist_ok=True)
+        files = sorted(p for p in src.iterdir() if p.is_file() and p.suffix.lower() in suffixes)
+        if not files:
+            raise InputError(f"{src}: no {'/'.join(sorted(suffixes))} files in this folder")
+        return [(f, dst / (f.stem + out_suffix)) for f in files]
+    if not src.exists():
+        raise InputError(f"{src}: no such file")
+    if dst.is_dir():
+        return [(src, dst / (src.stem + out_suffix))]
+    if dst.suffix.lower() != out_suffix:
+        raise InputError(f"{dst}: output file must end in {out_suffix}")
+    return [(src, dst)]
+
+
+def _run_batch(pairs: list[tuple[Path, Path]], work: Callable[[Path, Path], str], quiet: bool) -> int:
+    """Run ``work`` on every pair; one failed file does not stop the others. Returns the exit code."""
+    from tqdm import tqdm
+
+    failures = 0
+    show_bar = len(pairs) > 1 and not quiet
+    for src, dst in tqdm(pairs, disable=not show_bar, unit="file", file=sys.stderr):
+        try:
+            if dst.exists() and dst.resolve() == src.resolve():
+                raise InputError(f"{dst}: output would overwrite the input")
+            message = work(src, dst)
+        except InputError as error:
+            failures += 1
+            _print_error(error)
+            if len(pairs) == 1:
+                return error.exit_code
+            continue
+        if message and not quiet:
+            print(message, file=sys.stderr)
+    return 2 if failures else 0
+
+
+# -- commands -------------------------------------------------------------------------------------
+def cmd_compress(args: argparse.Namespace) -> int:
+    from .codec import LearnedCodec
+    from .images import load_image, max_pixels_from_env
+
+    max_pixels = args.max_pixels or max_pixels_from_env()
+    codec = LearnedCodec.from_zoo(args.model, args.zoo, args.device, max_pixels)
+    rate = DEFAULT_RATE if args.level is None else args.level
+    if args.bpp is None and not 0 <= rate <= codec.max_rate:
+        raise InputError(f"--level {rate:g} is outside the model's range 0 … {codec.max_rate:g}")
+    from .fileio import atomic_write
+
+    def work(src: Path, dst: Path) -> str:
+        image = load_image(src, max_pixels)
+        prepared = codec.prepare(image.rgb)
+        encoded = codec.encode_to_bpp(prepared, args.bpp) if args.bpp else codec.encode_prepared(prepared, rate)
+        atomic_write(dst, encoded.data)
+        notes = "".join(f"; {n}" for n in image.notes)
+        if args.bpp and encoded.bpp < args.bpp * 0.98 and encoded.stream.rate == codec.max_rate:
+            notes += f"; the model's top rate stays under the {args.bpp:g} bpp target"
+        return f"{src.name} → {dst.name}: {len(encoded.data)} bytes, {encoded.bpp:.4f} bpp, rate {encoded.stream.rate:.4f}{notes}"
+
+    pairs = _pairs(args.input, args.output, IMAGE_SUFFIXES, ".pcmp")
+    return _run_batch(pairs, work, args.quiet)
+
+
+def cmd_decompress(args: argparse.Namespace) -> int:
+    from .codec import LearnedCodec
+    from .container import unpack
+    from .images import max_pixels_from_env, save_png
+
+    max_pixels = args.max_pixels or max_pixels_from_env()
+    codecs: dict[str, LearnedCodec] = {}
+
+    def work(src: Path, dst: Path) -> str:
+        stream = unpack(_read_bytes(src))
+        if stream.model_name not in codecs:
+            codecs[stream.model_name] = LearnedCodec.from_zoo(stream.model_name, args.zoo, args.device, max_pixels)
+        save_png(codecs[stream.model_name].decode_stream(stream), dst)
+        return f"{src.name} → {dst.name}: {stream.width}x{stream.height}"
+
+    pairs = _pairs(args.input, args.output, {".pcmp"}, ".png")
+    return _run_batch(pairs, work, args.quiet)
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from .container import header_dict, unpack
+
+    data = _read_bytes(args.input)
+    print(json.dumps(header_dict(unpack(data), len(data)), indent=2))
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from .zoo import default_checkpoint_dir, list_cards
+
+    cards = list_cards(args.zoo or default_checkpoint_dir())
+    if args.json:
+        print(json.dumps(cards, indent=2))
+        return 0
+    if not cards:
+        print("no models in the zoo", file=sys.stderr)
+        return 0
+    rows = [("name", "architecture", "levels", "λ range", "steps", "hash", "description")]
+    for card in cards:
+        lambdas = card["config"].get("lambdas", [])
+        training = card.get("training", {})
+        rows.append((
+            card["name"], card["config"].get("architecture", "?"), str(len(lambdas)),
+            f"{min(lambdas):g}–{max(lambdas):g}" if lambdas else "-", str(training.get("steps", "-")),
+            card["weights_hash"], card.get("description", ""),
+        ))
+    print(_table(rows))
+    return 0
+
+
+def _table(rows: Iterable[Sequence[str]]) -> str:
+    rows = list(rows)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+
+
+def _read_bytes(path: Path) -> bytes:
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, not a file")
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except OSError as error:
+        raise InputError(f"{path}: cannot read ({error.strerror or error})") from None
+
+
+# -- entry point ----------------------------------------------------------------------------------
+def _print_error(error: object) -> None:
+    text = " ".join(str(error).split()) or type(error).__name__
+    print(f"percomp: error: {text}", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        args = build_parser().parse_args(argv)
+        return args.run(args)
+    except PercompError as error:
+        if debug:
+            traceback.print_exc()
+        _print_error(error)
+        return error.exit_code
+    except BrokenPipeError:  # e.g. ``percomp info F | head``: the reader left, nothing to report
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except KeyboardInterrupt:
+        print("percomp: error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # an internal fault: one line unless --debug
+        if debug:
+            traceback.print_exc()
+        _print_error(f"internal error: {type(error).__name__}: {error} (run with --debug for the traceback)")
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,180 @@
+"""The one path every client shares: RGB image → ``.pcmp`` bytes → RGB image.
+
+.. code-block:: none
+
+    rgb ─► tensor ─► pad to ×64 ─► g_a ─► y ──(cached)──► latent codec at rate r ─► strings ─► pack ─► .pcmp
+    .pcmp ─► unpack ─► check model + weights hash ─► latent codec ─► g_s ─► crop ─► rgb
+
+``LearnedCodec.prepare`` runs the rate-independent analysis once, so a rate search (``--bpp``) or an
+app slider only re-runs the cheap gain / hyperprior / entropy-coding part for each candidate rate.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+import numpy as np
+import torch
+
+from .container import RATE_INTERP_SCALE, Stream, pack, quantize_rate, unpack
+from .errors import InputError, StreamError
+from .images import DEFAULT_MAX_PIXELS, crop_to, pad_to_multiple, rgb_to_tensor, tensor_to_rgb
+from .nn.hyperprior import GainedMeanScaleHyperprior
+from .zoo import load_model, weights_hash
+
+# Accept a search result this close under the target without further bisection.
+BPP_TOLERANCE = 0.005
+MAX_SEARCH_STEPS = 24
+
+
+@dataclass(frozen=True)
+class PreparedImage:
+    """An image after the rate-independent analysis transform."""
+
+    y: torch.Tensor
+    height: int
+    width: int
+
+    @property
+    def num_pixels(self) -> int:
+        return self.height * self.width
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """A finished encode: the file bytes and the model's own quantized reconstruction."""
+
+    data: bytes
+    stream: Stream
+    y_hat: torch.Tensor
+
+    @property
+    def bpp(self) -> float:
+        return len(self.data) * 8 / (self.stream.height * self.stream.width)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device cuda requested but no CUDA GPU is available")
+    if name not in ("cpu", "cuda"):
+        raise InputError(f"unknown device {name!r} (use cpu or cuda)")
+    return torch.device(name)
+
+
+class LearnedCodec:
+    """A zoo model bound to its name and weights hash, encoding to and decoding from ``.pcmp``."""
+
+    def __init__(self, model: GainedMeanScaleHyperprior, name: str, device: str = "cpu",
+                 max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+        self.device = resolve_device(device)
+        self.model = model.eval().to(self.device)
+        self.name = name
+        self.weights_hash = weights_hash(model)
+        self.max_pixels = max_pixels
+
+    @classmethod
+    def from_zoo(cls, name: str, directory: Path | None = None, device: str = "cpu",
+                 max_pixels: int = DEFAULT_MAX_PIXELS) -> "LearnedCodec":
+        model, _ = load_model(name, directory)
+        return cls(model, name, device, max_pixels)
+
+    @property
+    def max_rate(self) -> float:
+        return self.model.max_rate
+
+    # -- encoding -------------------------------------------------------------------------------
+    def prepare(self, rgb: np.ndarray) -> PreparedImage:
+        height, width = rgb.shape[:2]
+        self._check_size(height, width)
+        x = pad_to_multiple(rgb_to_tensor(rgb), self.model.downsampling_factor).to(self.device)
+        return PreparedImage(self.model.analyse(x), height, width)
+
+    def encode_prepared(self, image: PreparedImage, rate: float) -> Encoded:
+        level, interp = quantize_rate(rate, self.model.num_levels - 1)
+        out = self.model.compress_latent(image.y, level + interp / RATE_INTERP_SCALE)
+        stream = Stream(
+            model_name=self.name,
+            weights_hash=self.weights_hash,
+            height=image.height,
+            width=image.width,
+            rate_level=level,
+            rate_interp=interp,
+            strings=tuple(s[0] for s in out["strings"]),
+        )
+        return Encoded(pack(stream), stream, out["y_hat"])
+
+    def encode(self, rgb: np.ndarray, rate: float) -> Encoded:
+        return self.encode_prepared(self.prepare(rgb), rate)
+
+    def encode_to_bpp(self, image: PreparedImage, target_bpp: float) -> Encoded:
+        """The largest rate whose real file size is ≤ ``target_bpp`` (bisection on real encodes)."""
+        if not target_bpp > 0:
+            raise InputError(f"target bpp must be positive (got {target_bpp})")
+        grid_max = round(self.max_rate * RATE_INTERP_SCALE)
+        low = self.encode_prepared(image, 0.0)
+        if low.bpp > target_bpp:
+            raise InputError(
+                f"target {target_bpp:g} bpp is below the lowest rate of model {self.name!r} "
+                f"for this image ({low.bpp:.4f} bpp)"
+            )
+        high = self.encode_prepared(image, self.max_rate)
+        if high.bpp <= target_bpp:
+            return high
+        best, lo, hi = low, 0, grid_max
+        for _ in range(MAX_SEARCH_STEPS):
+            if hi - lo <= 1 or best.bpp >= target_bpp * (1 - BPP_TOLERANCE):
+                break
+            mid = (lo + hi) // 2
+            candidate = self.encode_prepared(image, mid / RATE_INTERP_SCALE)
+            if candidate.bpp <= target_bpp:
+                lo = mid
+                best = max(best, candidate, key=lambda e: e.bpp)
+            else:
+                hi = mid
+        return best
+
+    def reconstruct(self, encoded: Encoded) -> np.ndarray:
+        """The model's own reconstruction of an encode (what the decoder will produce)."""
+        x_hat = self.model.synthesize(encoded.y_hat)
+        return tensor_to_rgb(crop_to(x_hat, encoded.stream.height, encoded.stream.width).cpu())
+
+    # -- decoding -------------------------------------------------------------------------------
+    def decode(self, data: bytes) -> np.ndarray:
+        return self.decode_stream(unpack(data))
+
+    def decode_stream(self, stream: Stream) -> np.ndarray:
+        self.check_stream(stream)
+        factor = self.model.downsampling_factor
+        shape = (-(-stream.height // factor), -(-stream.width // factor))
+        out = self.model.decompress([[s] for s in stream.strings], shape, stream.rate)
+        return tensor_to_rgb(crop_to(out["x_hat"], stream.height, stream.width).cpu())
+
+    def check_stream(self, stream: Stream) -> None:
+        """Refuse streams this codec cannot decode exactly."""
+        if stream.model_name != self.name:
+            raise StreamError(f"stream was made by model {stream.model_name!r}, not {self.name!r}")
+        if stream.weights_hash != self.weights_hash:
+            raise StreamError(
+                f"stream was made by other weights of model {stream.model_name!r} "
+                f"(stream {stream.weights_hash.hex()}, installed {self.weights_hash.hex()})"
+            )
+        if stream.roi is not None:
+            raise StreamError(f"stream carries an ROI map, which model {self.name!r} cannot apply")
+        if len(stream.strings) != 2:
+            raise StreamError(f"stream has {len(stream.strings)} entropy-coded strings; this model writes 2")
+        if stream.rate > self.max_rate:
+            raise StreamError(f"stream rate {stream.rate:.4f} is beyond the model's top level {self.max_rate:g}")
+        self._check_size(stream.height, stream.width)
+
+    def _check_size(self, height: int, width: int) -> None:
+        if height * width > self.max_pixels:
+            raise InputError(
+                f"{width}x{height} = {height * width / 1e6:.1f} MP exceeds the pixel limit of "
+                f"{self.max_pixels / 1e6:.1f} MP (set PERCOMP_MAX_PIXELS or --max-pixels to raise it)"
+            )
+
+
+def decode_file_bytes(data: bytes, directory: Path | None = None, device: str = "cpu",
+                      max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Decode a ``.pcmp`` stream with the zoo model it names."""
+    stream = unpack(data)
+    return LearnedCodec.from_zoo(stream.model_name, directory, device, max_pixels).decode_stream(stream)

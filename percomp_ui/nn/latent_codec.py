@@ -1,0 +1,113 @@
+"""Gain-controlled mean-scale hyperprior latent codec.
+
+Same verbs as CompressAI's ``latent_codecs``: ``forward`` → likelihoods, ``compress`` → strings,
+``decompress`` → ``y_hat``. Gains come from :class:`percomp_ui.nn.gain.GainBank` (seed 003 §2.3).
+
+.. code-block:: none
+
+                    z_gain                        z_gain_inv
+                       │                              │
+           ┌───┐  z    ▼      ┌───┐ ẑ_g        ẑ_g    ▼        ┌───┐ (μ, σ)
+      ┌─►──┤h_a├──►────×───►──┤ Q ├───►──·EB·──►─────×──►─────┤h_s├───►───┐
+      │    └───┘              └───┘                    ẑ      └───┘       │
+      │                                                        ×y_gain ◄──┘
+      │      y_gain                                               │ (μ_g, σ_g)
+      │        ▼                ┌───┐                             ▼
+  y ──┴────────×─────► y_g ─────┤ Q ├────►──·GC·──►── ŷ_g ──×y_gain_inv──►── ŷ
+                                └───┘
+    EB = entropy bottleneck (factorized prior), GC = Gaussian conditional.
+
+The hyper-synthesis predicts the mean and scale of the *un-gained* latent; they are carried to the
+gained latent exactly (``y ~ N(μ, σ)`` ⇒ ``y·v ~ N(μ·v, σ·v)``), so one hyperprior serves all rates.
+At inference ``h_s`` and the scale-table lookup run in float64 on both sides, which keeps the
+entropy-coding parameters the decoder derives identical to the encoder's across thread counts.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from compressai.entropy_models import EntropyBottleneck, GaussianConditional
+from torch import Tensor, nn
+from torch.func import functional_call
+
+
+@dataclass(frozen=True)
+class Gains:
+    """Gain and inverse-gain tensors, each broadcastable to (B, C, H, W), for ``y`` and ``z``."""
+
+    y: Tensor
+    y_inv: Tensor
+    z: Tensor
+    z_inv: Tensor
+
+
+def round_ste(x: Tensor) -> Tensor:
+    """Rounding with a straight-through gradient (the decoder trains on truly quantized latents)."""
+    return x + (torch.round(x) - x).detach()
+
+
+class GainHyperpriorLatentCodec(nn.Module):
+    def __init__(self, h_a: nn.Module, h_s: nn.Module, z_channels: int) -> None:
+        super().__init__()
+        self.h_a = h_a
+        self.h_s = h_s
+        self.entropy_bottleneck = EntropyBottleneck(z_channels)
+        self.gaussian_conditional = GaussianConditional(None)
+
+    # -- shared steps -------------------------------------------------------------------------
+    def _gaussian_params(self, z_hat: Tensor, gains: Gains) -> tuple[Tensor, Tensor]:
+        """(μ_g, σ_g) of the gained latent; float64 outside training (cross-run determinism)."""
+        if self.training:
+            params = self.h_s(z_hat)
+        else:
+            weights = {k: v.double() for k, v in self.h_s.state_dict().items()}
+            params = functional_call(self.h_s, weights, (z_hat.double(),))
+        scales, means = params.chunk(2, 1)
+        gain = gains.y.to(params.dtype)
+        return means * gain, scales * gain
+
+    def _quantize_z(self, y: Tensor, gains: Gains) -> tuple[Tensor, Tensor]:
+        """z_g and its rounded value around the factorized prior's medians (as EB.compress does)."""
+        z_g = self.h_a(y) * gains.z
+        medians = self.entropy_bottleneck._get_medians()
+        z_hat_g = torch.round(z_g - medians) + medians
+        return z_g, z_hat_g
+
+    # -- the three verbs ----------------------------------------------------------------------
+    def forward(self, y: Tensor, gains: Gains) -> dict[str, Any]:
+        z_g = self.h_a(y) * gains.z
+        z_hat_g, z_likelihoods = self.entropy_bottleneck(z_g)
+        means_g, scales_g = self._gaussian_params(z_hat_g * gains.z_inv, gains)
+        y_g = y * gains.y
+        _, y_likelihoods = self.gaussian_conditional(y_g, scales_g, means=means_g)
+        y_hat_g = round_ste(y_g - means_g) + means_g
+        return {
+            "y_hat": y_hat_g.to(y.dtype) * gains.y_inv,
+            "likelihoods": {"y": y_likelihoods, "z": z_likelihoods},
+        }
+
+    @torch.inference_mode()
+    def compress(self, y: Tensor, gains: Gains) -> dict[str, Any]:
+        z_g, z_hat_g = self._quantize_z(y, gains)
+        z_strings = self.entropy_bottleneck.compress(z_g)
+        means_g, scales_g = self._gaussian_params(z_hat_g * gains.z_inv, gains)
+        indexes = self.gaussian_conditional.build_indexes(scales_g)
+        y_g = (y * gains.y).double()
+        y_strings = self.gaussian_conditional.compress(y_g, indexes, means=means_g)
+        y_hat_g = torch.round(y_g - means_g) + means_g
+        return {
+            "strings": [y_strings, z_strings],
+            "shape": tuple(z_g.shape[-2:]),
+            "y_hat": y_hat_g.float() * gains.y_inv,
+        }
+
+    @torch.inference_mode()
+    def decompress(self, strings: list[list[bytes]], shape: tuple[int, int], gains: Gains) -> dict[str, Any]:
+        y_strings, z_strings = strings
+        z_hat_g = self.entropy_bottleneck.decompress(z_strings, shape)
+        means_g, scales_g = self._gaussian_params(z_hat_g * gains.z_inv, gains)
+        indexes = self.gaussian_conditional.build_indexes(scales_g)
+        y_hat_g = self.gaussian_conditional.decompress(y_strings, indexes, means=means_g)
+        return {"y_hat": y_hat_g.float() * gains.y_inv}

@@ -1,0 +1,72 @@
+"""``percomp train`` (resumable) and ``percomp export`` (a run's best weights → zoo checkpoint)."""
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+
+from ..errors import InputError
+
+TUNABLE: dict[str, type] = {"steps": int, "crop": int, "batch": int, "lr": float, "aux_lr": float, "clip": float,
+                            "val_every": int, "val_images": int, "threads": int, "seed": int}
+
+
+def add_train_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("train", help="train or resume a BASE variable-rate model (run folder is resumable)",
+                       parents=[common])
+    p.add_argument("run_dir", type=Path, help="run folder (created, or resumed when it holds a run)")
+    p.add_argument("--data", type=Path, action="append", help="training image folder (repeatable)")
+    p.add_argument("--val", type=Path, help="validation image folder (e.g. Kodak)")
+    p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps in this call")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--N", type=int)
+    p.add_argument("--M", type=int)
+    p.add_argument("--export-name")
+    for name, kind in TUNABLE.items():
+        p.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind)
+    p.set_defaults(run=cmd_train)
+
+    p = sub.add_parser("export", help="copy a run's best weights into a zoo folder", parents=[common])
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("--to", type=Path, required=True, help="zoo folder, e.g. checkpoints/")
+    p.set_defaults(run=cmd_export)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .trainer import TrainConfig, Trainer
+
+    overrides = {k: getattr(args, k) for k in (*TUNABLE, "N", "M", "export_name") if getattr(args, k) is not None}
+    config_path = args.run_dir / "config.json"
+    if config_path.exists():
+        import json
+
+        saved = json.loads(config_path.read_text())
+        config = TrainConfig(**{**saved, **overrides,
+                                **({"data": [str(d) for d in args.data]} if args.data else {}),
+                                **({"val": str(args.val)} if args.val else {})})
+    else:
+        if not args.data:
+            raise InputError(f"{args.run_dir} holds no run yet: give --data FOLDER")
+        config = TrainConfig(data=[str(d) for d in args.data], val=str(args.val) if args.val else None, **overrides)
+    for folder in [*config.data, *([config.val] if config.val else [])]:
+        if not Path(folder).is_dir():
+            raise InputError(f"{folder}: no such folder")
+    try:
+        trainer = Trainer(args.run_dir, config)
+    except ValueError as error:
+        raise InputError(str(error)) from None
+    trainer.run(max_steps=args.max_steps, progress=not args.no_progress)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    best = args.run_dir / "best"
+    cards = sorted(best.glob("*.json")) if best.is_dir() else []
+    if not cards:
+        raise InputError(f"{args.run_dir}: no validated weights exported yet (run longer, or with --val)")
+    args.to.mkdir(parents=True, exist_ok=True)
+    for card in cards:
+        for path in (card, card.with_suffix(".safetensors")):
+            shutil.copy2(path, args.to / path.name)
+        print(f"exported {card.stem} → {args.to}")
+    return 0
