@@ -15,8 +15,6 @@ from typing import Callable, Iterable, NoReturn, Sequence
 
 from .errors import InputError, PercompError
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm",
-                  ".heic", ".heif", ".avif"}
 DEFAULT_MODEL = "base-vr"
 DEFAULT_RATE = 3.0
 
@@ -79,6 +77,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the model cards as JSON")
     p.set_defaults(run=cmd_models)
 
+    p = sub.add_parser("eval", help="rate-distortion of a model on an image folder (CompressAI results JSON)",
+                       parents=[common])
+    p.add_argument("folder", type=Path)
+    p.add_argument("--model", default=DEFAULT_MODEL)
+    p.add_argument("--out", type=Path, required=True, help="results JSON to write")
+    p.add_argument("--rates", type=float, nargs="+", help="rate levels (default: every trained level)")
+    p.add_argument("--per-image", action="store_true", help="include per-image rows")
+    p.add_argument("--update-card", action="store_true", help="record the mean results in the model card")
+    _add_runtime_options(p)
+    p.set_defaults(run=cmd_eval)
+
     from .train.cli import add_train_parser
 
     add_train_parser(sub, common)
@@ -103,7 +112,7 @@ def _add_runtime_options(p: argparse.ArgumentParser) -> None:
 
 
 # -- batch plumbing -------------------------------------------------------------------------------
-def _pairs(src: Path, dst: Path, suffixes: set[str], out_suffix: str) -> list[tuple[Path, Path]]:
+def _pairs(src: Path, dst: Path, suffixes: frozenset[str], out_suffix: str) -> list[tuple[Path, Path]]:
     """(input, output) pairs: one file, or every matching file of a folder into an output folder."""
     if src.is_dir():
         if dst.exists() and not dst.is_dir():
@@ -147,7 +156,7 @@ def _run_batch(pairs: list[tuple[Path, Path]], work: Callable[[Path, Path], str]
 # -- commands -------------------------------------------------------------------------------------
 def cmd_compress(args: argparse.Namespace) -> int:
     from .codec import LearnedCodec
-    from .images import load_image, max_pixels_from_env
+    from .images import IMAGE_SUFFIXES, load_image, max_pixels_from_env
 
     max_pixels = args.max_pixels or max_pixels_from_env()
     codec = LearnedCodec.from_zoo(args.model, args.zoo, args.device, max_pixels)
@@ -185,8 +194,34 @@ def cmd_decompress(args: argparse.Namespace) -> int:
         save_png(codecs[stream.model_name].decode_stream(stream), dst)
         return f"{src.name} → {dst.name}: {stream.width}x{stream.height}"
 
-    pairs = _pairs(args.input, args.output, {".pcmp"}, ".png")
+    pairs = _pairs(args.input, args.output, frozenset({".pcmp"}), ".png")
     return _run_batch(pairs, work, args.quiet)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .codec import LearnedCodec
+    from .evaluate import evaluate_folder, results_json
+    from .fileio import atomic_write
+    from .images import max_pixels_from_env
+    from .zoo import update_card
+
+    if not args.folder.is_dir():
+        raise InputError(f"{args.folder}: no such folder")
+    codec = LearnedCodec.from_zoo(args.model, args.zoo, args.device, args.max_pixels or max_pixels_from_env())
+    rates = args.rates if args.rates else [float(level) for level in range(codec.model.num_levels)]
+    for rate in rates:
+        if not 0 <= rate <= codec.max_rate:
+            raise InputError(f"rate {rate:g} is outside the model's range 0 … {codec.max_rate:g}")
+    evaluation = evaluate_folder(codec, args.folder, rates)
+    result = results_json(args.model, f"percomp {args.model} on {args.folder.name} (real .pcmp bytes)", evaluation)
+    if args.per_image:
+        result["per_image"] = evaluation["per_image"]
+    atomic_write(args.out, (json.dumps(result, indent=2) + "\n").encode())
+    if args.update_card:
+        update_card(args.model, {f"results_{args.folder.name}": result}, args.zoo)
+    for row, rate in zip(evaluation["mean"], rates):
+        print(f"rate {rate:5.2f}  bpp {row['bpp']:.4f}  PSNR {row['psnr-rgb']:.2f} dB  MS-SSIM {row['ms-ssim-rgb'] or float('nan'):.4f}")
+    return 0
 
 
 def cmd_info(args: argparse.Namespace) -> int:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import io
 import os
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +39,8 @@ else:
 Image.MAX_IMAGE_PIXELS = None  # replaced by the limit in load_image
 
 DEFAULT_MAX_PIXELS: int = 4096 * 4096
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm",
+                            ".heic", ".heif", ".avif"})
 MAX_PIXELS_ENV = "PERCOMP_MAX_PIXELS"
 
 _BYTES_NAME = "<bytes>"
@@ -114,6 +116,17 @@ def load_image(source: str | os.PathLike[str] | bytes, max_pixels: int | None = 
         notes.append(f"EXIF orientation {orientation} applied")
     rgb = np.require(rgb, np.uint8, ["C_CONTIGUOUS", "WRITEABLE", "OWNDATA"])
     return LoadedImage(rgb, tuple(notes), source_format, source_mode)
+
+
+def list_images(folders: Sequence[str | os.PathLike[str]], recursive: bool = True) -> list[Path]:
+    """Image files (by suffix) under ``folders``, sorted per folder; InputError when there are none."""
+    paths = []
+    for folder in map(Path, folders):
+        candidates = folder.rglob("*") if recursive else folder.iterdir()
+        paths += sorted(p for p in candidates if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not paths:
+        raise InputError(f"no image files in {', '.join(map(str, folders))}")
+    return paths
 
 
 def save_png(rgb: np.ndarray, path: str | os.PathLike[str]) -> None:

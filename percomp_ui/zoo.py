@@ -113,6 +113,20 @@ def read_card(name: str, directory: Path | None = None) -> dict[str, Any]:
         raise PercompError(f"model card {path} is unreadable: {exc}") from None
 
 
+def update_card(name: str, fields: dict[str, Any], directory: Path | None = None) -> dict[str, Any]:
+    """Merge ``fields`` into a model card (results, notes); the weights and their hash are untouched."""
+    directory = directory or default_checkpoint_dir()
+    card = read_card(name, directory)
+    if any(key in fields for key in ("name", "config", "weights_file", "weights_hash")):
+        raise ValueError("update_card cannot change a card's identity fields")
+    card.update(fields)
+    path = directory / f"{name}.json"
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(card, indent=2) + "\n")
+    os.replace(tmp, path)
+    return card
+
+
 def list_cards(directory: Path | None = None) -> list[dict[str, Any]]:
     directory = directory or default_checkpoint_dir()
     cards = []

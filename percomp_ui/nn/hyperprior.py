@@ -17,12 +17,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
 import torch
-from compressai.layers import GDN
 from compressai.models.base import CompressionModel
 from compressai.models.utils import conv, deconv
 from torch import Tensor, nn
 
 from .gain import GainBank
+from .layers import GDN
 from .latent_codec import GainHyperpriorLatentCodec, Gains
 
 # λ per rate level in seed-000 units: loss = R + λ·MSE with pixels in [0, 1] (= CompressAI's λ × 255²).
@@ -114,7 +114,7 @@ class GainedMeanScaleHyperprior(CompressionModel):
     @torch.inference_mode()
     def analyse(self, x: Tensor) -> Tensor:
         """The rate-independent analysis transform, cacheable across rate searches."""
-        return self.g_a(x)
+        return self.g_a(x.contiguous(memory_format=torch.channels_last))
 
     @torch.inference_mode()
     def compress_latent(self, y: Tensor, rate: float) -> dict[str, Any]:
@@ -131,4 +131,4 @@ class GainedMeanScaleHyperprior(CompressionModel):
 
     @torch.inference_mode()
     def synthesize(self, y_hat: Tensor) -> Tensor:
-        return self.g_s(y_hat).clamp_(0, 1)
+        return self.g_s(y_hat.contiguous(memory_format=torch.channels_last)).clamp_(0, 1)

@@ -9,15 +9,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm"}
-
-
-def list_images(folders: Sequence[Path]) -> list[Path]:
-    paths = [p for folder in folders for p in sorted(Path(folder).rglob("*")) if p.suffix.lower() in IMAGE_SUFFIXES]
-    if not paths:
-        raise FileNotFoundError(f"no images under {', '.join(map(str, folders))}")
-    return paths
-
+from ..images import list_images
 
 def load_downscaled(path: Path, min_side: int, rng: random.Random) -> np.ndarray:
     """RGB uint8, downscaled by a random factor in [0.5, 1] (never below ``min_side``).
