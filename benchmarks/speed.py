@@ -2,8 +2,10 @@
 
 Both networks get the same transform and entropy-model weights (the shipped checkpoint when one
 exists, otherwise a seeded untrained net), so the timing compares implementations, not models.
-Encode = image tensor → entropy-coded strings; decode = strings → image tensor. Each figure is the
-median of ``--repeats`` runs after a warm-up, in one process, on the same threads.
+Encode = image → entropy-coded strings (percomp: the whole ``.pcmp`` file); decode = strings → image.
+percomp runs at the rate whose file matches CompressAI's bit count (or ``--rate``), so both code
+the same amount of information. Each figure is the median of ``--repeats`` runs after a warm-up, in
+one process, on the same threads.
 
     .venv/bin/python benchmarks/speed.py [--model base-vr] [--repeats 7] [--out benchmarks/results/speed-cpu.json]
 """
@@ -64,7 +66,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="base-vr")
     parser.add_argument("--image", type=Path, default=ROOT / "assets" / "kodim23.png")
-    parser.add_argument("--rate", type=float, default=3.0, help="percomp rate level to time")
+    parser.add_argument("--rate", type=float, default=None, help="percomp rate level (default: match CompressAI's bpp)")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "speed-cpu.json")
     args = parser.parse_args()
@@ -81,24 +83,27 @@ def main() -> None:
     with torch.inference_mode():
         cai_enc, cai_out = median_time(lambda: twin.compress(x), args.repeats)
         cai_dec, _ = median_time(lambda: twin.decompress(cai_out["strings"], cai_out["shape"]), args.repeats)
-    ours_enc, encoded = median_time(lambda: codec.encode(rgb, args.rate), args.repeats)
-    ours_dec, _ = median_time(lambda: codec.decode(encoded.data), args.repeats)
-
     pixels = rgb.shape[0] * rgb.shape[1]
     cai_bpp = sum(len(s[0]) for s in cai_out["strings"]) * 8 / pixels
+    rate = args.rate
+    if rate is None:
+        rate = codec.encode_to_bpp(codec.prepare(rgb), cai_bpp).stream.rate
+    ours_enc, encoded = median_time(lambda: codec.encode(rgb, rate), args.repeats)
+    ours_dec, _ = median_time(lambda: codec.decode(encoded.data), args.repeats)
+
     rows = [
         ("encode", cai_enc, ours_enc),
         ("decode", cai_dec, ours_dec),
         ("total", cai_enc + cai_dec, ours_enc + ours_dec),
     ]
     print(f"{rgb.shape[1]}x{rgb.shape[0]} {args.image.name}, weights: {label}, torch threads {torch.get_num_threads()}")
-    print(f"bpp: CompressAI {cai_bpp:.3f} (strings only), percomp {encoded.bpp:.3f} (whole .pcmp file, rate {args.rate:g})")
+    print(f"bpp: CompressAI {cai_bpp:.3f} (strings only), percomp {encoded.bpp:.3f} (whole .pcmp file, rate {rate:.4f})")
     print(f"{'':8}{'CompressAI s':>14}{'percomp s':>12}{'ratio':>8}")
     for name, cai, ours in rows:
         print(f"{name:8}{cai:14.3f}{ours:12.3f}{ours / cai:8.2f}")
     result = {
         "image": args.image.name, "width": rgb.shape[1], "height": rgb.shape[0], "weights": label,
-        "rate": args.rate, "bpp": {"compressai": cai_bpp, "percomp": encoded.bpp},
+        "rate": rate, "bpp": {"compressai": cai_bpp, "percomp": encoded.bpp},
         "seconds": {name: {"compressai": cai, "percomp": ours, "ratio": ours / cai} for name, cai, ours in rows},
         "repeats": args.repeats, "threads": torch.get_num_threads(), "torch": torch.__version__,
         "cpu": platform.processor() or platform.machine(), "device": "cpu",

@@ -43,6 +43,13 @@ class Gains:
     z_inv: Tensor
 
 
+def scale_indexes(scales: Tensor, scale_table: Tensor) -> Tensor:
+    """Index of each scale's CDF: the number of table entries below it (CompressAI's ``build_indexes``
+    rule, computed with one vectorised search instead of a pass per table entry)."""
+    table = scale_table[:-1].to(device=scales.device, dtype=scales.dtype).contiguous()
+    return torch.searchsorted(table, scales.contiguous(), right=False).int()
+
+
 def round_ste(x: Tensor) -> Tensor:
     """Rounding with a straight-through gradient (the decoder trains on truly quantized latents)."""
     return x + (torch.round(x) - x).detach()
@@ -93,7 +100,7 @@ class GainHyperpriorLatentCodec(nn.Module):
         z_g, z_hat_g = self._quantize_z(y, gains)
         z_strings = self.entropy_bottleneck.compress(z_g)
         means_g, scales_g = self._gaussian_params(z_hat_g * gains.z_inv, gains)
-        indexes = self.gaussian_conditional.build_indexes(scales_g)
+        indexes = scale_indexes(scales_g, self.gaussian_conditional.scale_table)
         y_g = (y * gains.y).double()
         y_strings = self.gaussian_conditional.compress(y_g, indexes, means=means_g)
         y_hat_g = torch.round(y_g - means_g) + means_g
@@ -108,6 +115,6 @@ class GainHyperpriorLatentCodec(nn.Module):
         y_strings, z_strings = strings
         z_hat_g = self.entropy_bottleneck.decompress(z_strings, shape)
         means_g, scales_g = self._gaussian_params(z_hat_g * gains.z_inv, gains)
-        indexes = self.gaussian_conditional.build_indexes(scales_g)
+        indexes = scale_indexes(scales_g, self.gaussian_conditional.scale_table)
         y_hat_g = self.gaussian_conditional.decompress(y_strings, indexes, means=means_g)
         return {"y_hat": y_hat_g.float() * gains.y_inv}

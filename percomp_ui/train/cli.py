@@ -22,6 +22,7 @@ def add_train_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentP
     p.add_argument("--N", type=int)
     p.add_argument("--M", type=int)
     p.add_argument("--export-name")
+    p.add_argument("--init-from", help="start a new run from this zoo checkpoint (e.g. base-vr)")
     for name, kind in TUNABLE.items():
         p.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind)
     p.set_defaults(run=cmd_train)
@@ -35,7 +36,7 @@ def add_train_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentP
 def cmd_train(args: argparse.Namespace) -> int:
     from .trainer import TrainConfig, Trainer
 
-    overrides = {k: getattr(args, k) for k in (*TUNABLE, "N", "M", "export_name") if getattr(args, k) is not None}
+    overrides = {k: getattr(args, k) for k in (*TUNABLE, "N", "M", "export_name", "init_from") if getattr(args, k) is not None}
     config_path = args.run_dir / "config.json"
     if config_path.exists():
         import json

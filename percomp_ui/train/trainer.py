@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 from ..nn.hyperprior import DEFAULT_LAMBDAS, GainedMeanScaleHyperprior, HyperpriorConfig
-from ..zoo import save_checkpoint
+from ..zoo import load_model, save_checkpoint
 from .data import CropSampler, load_validation
 from .losses import bits_per_pixel, per_sample_mse, rate_distortion_loss
 
@@ -48,6 +48,7 @@ class TrainConfig:
     threads: int = 0  # 0 = torch default
     seed: int = 0
     export_name: str = "base-vr"
+    init_from: str | None = None  # a zoo checkpoint to start a new run from (its steps carry over)
 
 
 def psnr(mse: float) -> float:
@@ -80,16 +81,26 @@ class Trainer:
         self.step = 0
         self.best = math.inf
         self.wall_s = 0.0
-        self._load_state()
+        if self.state_path.exists():
+            self._load_state()
+        elif c.init_from:
+            self._init_from_checkpoint(c.init_from)
 
     # -- state ----------------------------------------------------------------------------------
     @property
     def state_path(self) -> Path:
         return self.run_dir / "state.pt"
 
+    def _init_from_checkpoint(self, name: str) -> None:
+        """Continue a campaign on a new machine from shipped weights (the optimizer starts fresh)."""
+        model, card = load_model(name)
+        if model.config != self.model.config:
+            raise ValueError(f"checkpoint {name!r} has another configuration than this run")
+        self.model.load_state_dict(model.state_dict())
+        self.step = int(card.get("training", {}).get("steps", 0))
+        self.wall_s = float(card.get("training", {}).get("wall_time_s", 0.0))
+
     def _load_state(self) -> None:
-        if not self.state_path.exists():
-            return
         state = torch.load(self.state_path, map_location="cpu", weights_only=True)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -161,7 +172,8 @@ class Trainer:
                 "steps": self.step,
                 "wall_time_s": round(self.wall_s),
                 "device": "cpu" if not torch.cuda.is_available() else torch.cuda.get_device_name(),
-                "recipe": {k: v for k, v in asdict(self.config).items() if k not in ("data", "val", "export_name")},
+                "recipe": {k: v for k, v in asdict(self.config).items()
+                           if k not in ("data", "val", "export_name", "N", "M", "lambdas")},
                 "loss": "R + λ·MSE (seed 000 eq. 1 with α=1, β=γ=0), one λ level drawn per sample",
             },
             "validation": validation,

@@ -1,0 +1,84 @@
+"""The trainer learns, saves and resumes; its export loads through the zoo and round-trips a file."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from percomp_ui.codec import LearnedCodec
+from percomp_ui.train.trainer import TrainConfig, Trainer
+from percomp_ui.zoo import load_model
+
+
+@pytest.fixture(scope="module")
+def image_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("train_images")
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:96, 0:128]
+    for i in range(3):
+        base = np.stack([(xx * (i + 1)) % 256, (yy * 2) % 256, (xx + yy) % 256], axis=-1).astype(np.float64)
+        noisy = np.clip(base + rng.normal(0, 8, base.shape), 0, 255).astype(np.uint8)
+        Image.fromarray(noisy).save(folder / f"img{i}.png")
+    return folder
+
+
+def tiny_config(folder: Path, **overrides) -> TrainConfig:
+    values = dict(data=[str(folder)], val=str(folder), N=16, M=24, crop=64, batch=2, lr=1e-3,
+                  val_every=4, val_images=1, val_levels=[0, 7], log_every=2, threads=2, export_name="trained-tiny")
+    return TrainConfig(**(values | overrides))
+
+
+def test_loss_decreases_on_a_fixed_batch(image_folder: Path, tmp_path: Path) -> None:
+    trainer = Trainer(tmp_path / "run", tiny_config(image_folder))
+    torch.manual_seed(1)
+    x = torch.rand(2, 3, 64, 64)
+    losses = [trainer.train_step(x)["loss"] for _ in range(25)]
+    assert np.mean(losses[-5:]) < 0.7 * np.mean(losses[:5])
+
+
+def test_resume_continues_at_the_same_step_with_the_same_optimizer_state(image_folder: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    first = Trainer(run, tiny_config(image_folder))
+    first.run(max_steps=5, progress=False)
+    assert first.step == 5
+    resumed = Trainer(run)  # config comes from the run folder
+    assert resumed.step == 5
+    for key, value in first.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[key]), key
+    saved = first.optimizer.state_dict()["state"]
+    loaded = resumed.optimizer.state_dict()["state"]
+    assert saved.keys() == loaded.keys()
+    for index in saved:
+        assert torch.equal(saved[index]["exp_avg"], loaded[index]["exp_avg"])
+        assert saved[index]["step"] == loaded[index]["step"]
+    resumed.run(max_steps=3, progress=False)
+    assert resumed.step == 8
+    steps = [json.loads(line)["step"] for line in (run / "log.jsonl").read_text().splitlines()]
+    assert steps == [2, 4, 6, 8]
+
+
+def test_resume_refuses_another_network_shape(image_folder: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    Trainer(run, tiny_config(image_folder)).save_state()
+    with pytest.raises(ValueError, match="N"):
+        Trainer(run, tiny_config(image_folder, N=32))
+
+
+def test_validation_exports_a_zoo_checkpoint_that_round_trips(image_folder: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    Trainer(run, tiny_config(image_folder)).run(max_steps=4, progress=False)
+    validations = [json.loads(line) for line in (run / "val.jsonl").read_text().splitlines()]
+    assert [v["step"] for v in validations] == [4]
+    assert set(validations[0]["levels"]) == {"0", "7"}
+    model, card = load_model("trained-tiny", run / "best")
+    assert card["training"]["steps"] == 4
+    codec = LearnedCodec(model, "trained-tiny")
+    rgb = np.asarray(Image.open(image_folder / "img0.png").convert("RGB"))
+    encoded = codec.encode(rgb, 2.5)
+    path = tmp_path / "img0.pcmp"
+    path.write_bytes(encoded.data)
+    assert np.array_equal(codec.decode(path.read_bytes()), codec.reconstruct(encoded))
