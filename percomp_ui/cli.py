@@ -113,15 +113,23 @@ def _add_runtime_options(p: argparse.ArgumentParser) -> None:
 
 # -- batch plumbing -------------------------------------------------------------------------------
 def _pairs(src: Path, dst: Path, suffixes: frozenset[str], out_suffix: str) -> list[tuple[Path, Path]]:
-    """(input, output) pairs: one file, or every matching file of a folder into an output folder."""
+    """(input, output) pairs: one file, or every matching file of a folder into an output folder.
+
+    Everything is checked before anything is created: no output folder is left behind by a batch that
+    cannot start, and two inputs that would write the same output (``x.png``, ``x.bmp``) are refused.
+    """
     if src.is_dir():
         if dst.exists() and not dst.is_dir():
             raise InputError(f"{dst}: input is a folder, so the output must be a folder")
-        dst.mkdir(parents=True, exist_ok=True)
         files = sorted(p for p in src.iterdir() if p.is_file() and p.suffix.lower() in suffixes)
         if not files:
             raise InputError(f"{src}: no {'/'.join(sorted(suffixes))} files in this folder")
-        return [(f, dst / (f.stem + out_suffix)) for f in files]
+        pairs = [(f, dst / (f.stem + out_suffix)) for f in files]
+        clashes = _same_output(pairs)
+        if clashes:
+            raise InputError(f"{clashes[0].name} and {clashes[1].name} would both write {clashes[0].stem}{out_suffix}")
+        dst.mkdir(parents=True, exist_ok=True)
+        return pairs
     if not src.exists():
         raise InputError(f"{src}: no such file")
     if dst.is_dir():
@@ -131,7 +139,16 @@ def _pairs(src: Path, dst: Path, suffixes: frozenset[str], out_suffix: str) -> l
     return [(src, dst)]
 
 
-def _run_batch(pairs: list[tuple[Path, Path]], work: Callable[[Path, Path], str], quiet: bool) -> int:
+def _same_output(pairs: list[tuple[Path, Path]]) -> tuple[Path, Path] | None:
+    seen: dict[Path, Path] = {}
+    for src, dst in pairs:
+        if dst in seen:
+            return seen[dst], src
+        seen[dst] = src
+    return None
+
+
+def _run_batch(pairs: list[tuple[Path, Path]], work: Callable[[Path, Path], str], quiet: bool, debug: bool) -> int:
     """Run ``work`` on every pair; one failed file does not stop the others. Returns the exit code."""
     from tqdm import tqdm
 
@@ -144,7 +161,10 @@ def _run_batch(pairs: list[tuple[Path, Path]], work: Callable[[Path, Path], str]
             message = work(src, dst)
         except InputError as error:
             failures += 1
-            _print_error(error)
+            if debug:
+                traceback.print_exc()
+            text = str(error)
+            _print_error(text if src.name in text else f"{src}: {text}")
             if len(pairs) == 1:
                 return error.exit_code
             continue
@@ -176,7 +196,7 @@ def cmd_compress(args: argparse.Namespace) -> int:
         return f"{src.name} → {dst.name}: {len(encoded.data)} bytes, {encoded.bpp:.4f} bpp, rate {encoded.stream.rate:.4f}{notes}"
 
     pairs = _pairs(args.input, args.output, IMAGE_SUFFIXES, ".pcmp")
-    return _run_batch(pairs, work, args.quiet)
+    return _run_batch(pairs, work, args.quiet, args.debug)
 
 
 def cmd_decompress(args: argparse.Namespace) -> int:
@@ -195,7 +215,7 @@ def cmd_decompress(args: argparse.Namespace) -> int:
         return f"{src.name} → {dst.name}: {stream.width}x{stream.height}"
 
     pairs = _pairs(args.input, args.output, frozenset({".pcmp"}), ".png")
-    return _run_batch(pairs, work, args.quiet)
+    return _run_batch(pairs, work, args.quiet, args.debug)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

@@ -128,7 +128,8 @@ class LearnedCodec:
             candidate = self.encode_prepared(image, mid / RATE_INTERP_SCALE)
             if candidate.bpp <= target_bpp:
                 lo = mid
-                best = max(best, candidate, key=lambda e: e.bpp)
+                if candidate.bpp >= best.bpp:  # feasible rates only grow: on a tie keep the larger one
+                    best = candidate
             else:
                 hi = mid
         return best

@@ -164,7 +164,7 @@ def crop_to(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
 def rgb_to_tensor(rgb: np.ndarray) -> torch.Tensor:
     """H x W x 3 uint8 array -> 1 x 3 x H x W float32 tensor in [0, 1]."""
     _check_rgb_array(rgb)
-    x = torch.tensor(rgb, dtype=torch.float32)  # a copy, so read-only arrays are fine
+    x = torch.tensor(np.ascontiguousarray(rgb), dtype=torch.float32)  # a copy: read-only or flipped arrays are fine
     return x.permute(2, 0, 1).unsqueeze(0).contiguous().div_(255)
 
 

@@ -23,7 +23,7 @@ from .errors import InputError, PercompError
 from .nn.hyperprior import GainedMeanScaleHyperprior, HyperpriorConfig
 
 WEIGHTS_HASH_BYTES = 8
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+NAME_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
 # Transform weights tolerate fp16 storage; gains, entropy-model parameters and CDF tables stay exact.
 HALF_PRECISION_PREFIXES = ("g_a.", "g_s.", "latent_codec.h_a.", "latent_codec.h_s.")
 
@@ -45,7 +45,7 @@ def weights_hash(model: nn.Module) -> bytes:
 
 
 def validate_name(name: str) -> str:
-    if not NAME_PATTERN.match(name):
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         raise InputError(f"invalid model name {name!r} (use 1-64 characters from A-Z a-z 0-9 . _ -)")
     return name
 
@@ -108,9 +108,16 @@ def read_card(name: str, directory: Path | None = None) -> dict[str, Any]:
         known = ", ".join(c["name"] for c in list_cards(directory)) or "none"
         raise InputError(f"unknown model {name!r} (models in {directory}: {known})")
     try:
-        return json.loads(path.read_text())
+        card = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise PercompError(f"model card {path} is unreadable: {exc}") from None
+    if not _is_card(card):
+        raise PercompError(f"model card {path} is malformed (needs an object with 'config' and 'weights_hash')")
+    return card
+
+
+def _is_card(card: object) -> bool:
+    return isinstance(card, dict) and isinstance(card.get("config"), dict) and isinstance(card.get("weights_hash"), str)
 
 
 def update_card(name: str, fields: dict[str, Any], directory: Path | None = None) -> dict[str, Any]:
@@ -135,7 +142,7 @@ def list_cards(directory: Path | None = None) -> list[dict[str, Any]]:
             card = json.loads(path.read_text())
         except (OSError, ValueError):
             continue
-        if isinstance(card, dict) and "weights_hash" in card and "config" in card:
+        if _is_card(card):
             cards.append(card)
     return cards
 

@@ -98,18 +98,25 @@ def test_image() -> np.ndarray:
     return make_image(96, 128, seed=0)
 
 
+def percomp_command(zoo_dir: Path, *args: object, zoo: bool = True, script: Path | None = None
+                    ) -> tuple[list[str], dict[str, str]]:
+    """The argv and environment of one real ``percomp`` run against ``zoo_dir``."""
+    command = [str(script)] if script else [sys.executable, "-m", "percomp_ui"]
+    if zoo:
+        command += ["--zoo", str(zoo_dir)]
+    command += [str(a) for a in args]
+    env = {**os.environ, "PERCOMP_CHECKPOINTS": str(zoo_dir)}
+    env.pop("PERCOMP_MAX_PIXELS", None)
+    return command, env
+
+
 @pytest.fixture
 def run_cli(tiny_zoo: Path, tmp_path: Path) -> Callable[..., subprocess.CompletedProcess]:
     """Run ``percomp`` as a real process (``python -m percomp_ui`` unless ``script`` is given)."""
 
     def run(*args: object, zoo: bool = True, script: Path | None = None,
             timeout: float = 120) -> subprocess.CompletedProcess:
-        command = [str(script)] if script else [sys.executable, "-m", "percomp_ui"]
-        if zoo:
-            command += ["--zoo", str(tiny_zoo)]
-        command += [str(a) for a in args]
-        env = {**os.environ, "PERCOMP_CHECKPOINTS": str(tiny_zoo)}
-        env.pop("PERCOMP_MAX_PIXELS", None)
+        command, env = percomp_command(tiny_zoo, *args, zoo=zoo, script=script)
         return subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=tmp_path, env=env)
 
     return run

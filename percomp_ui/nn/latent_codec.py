@@ -32,6 +32,8 @@ from compressai.entropy_models import EntropyBottleneck, GaussianConditional
 from torch import Tensor, nn
 from torch.func import functional_call
 
+from .isolated_decoder import isolate
+
 
 @dataclass(frozen=True)
 class Gains:
@@ -62,6 +64,7 @@ class GainHyperpriorLatentCodec(nn.Module):
         self.h_s = h_s
         self.entropy_bottleneck = EntropyBottleneck(z_channels)
         self.gaussian_conditional = GaussianConditional(None)
+        isolate(self.entropy_bottleneck, self.gaussian_conditional)
 
     # -- shared steps -------------------------------------------------------------------------
     def _gaussian_params(self, z_hat: Tensor, gains: Gains) -> tuple[Tensor, Tensor]:
