@@ -40,3 +40,28 @@ def test_entropy_parameters_do_not_depend_on_the_thread_count() -> None:
     assert one["strings"] == two["strings"]
     decoded = model.decompress(one["strings"], one["shape"], 4.25)["x_hat"]
     assert torch.equal(decoded, model.synthesize(one["y_hat"]))
+
+
+def test_a_dead_decoder_worker_is_a_stream_error_and_the_next_decode_forks_a_new_one() -> None:
+    import os
+    import signal
+
+    import pytest
+
+    from percomp_ui.errors import StreamError
+    from percomp_ui.nn.isolated_decoder import IsolatedEntropyCoder
+
+    torch.manual_seed(0)
+    model = GainedMeanScaleHyperprior(HyperpriorConfig(N=16, M=24)).eval()
+    model.update(force=True)
+    good = model.compress(torch.rand(1, 3, 64, 64), 2.0)
+    expected = model.synthesize(good["y_hat"])
+    assert torch.equal(model.decompress(good["strings"], good["shape"], 2.0)["x_hat"], expected)
+    worker = IsolatedEntropyCoder._worker
+    assert worker is not None and worker.pid != os.getpid()
+    os.kill(worker.pid, signal.SIGKILL)  # what a segfault in the C++ decoder does to the worker
+    os.waitpid(worker.pid, 0)
+    with pytest.raises(StreamError, match="corrupt"):
+        model.decompress(good["strings"], good["shape"], 2.0)
+    assert torch.equal(model.decompress(good["strings"], good["shape"], 2.0)["x_hat"], expected)
+    assert IsolatedEntropyCoder._worker.pid != worker.pid

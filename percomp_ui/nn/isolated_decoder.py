@@ -61,9 +61,9 @@ class _Worker:
             os.close(fd)
         try:
             os.kill(self.pid, signal.SIGKILL)
-        except ProcessLookupError:
+            os.waitpid(self.pid, 0)
+        except (ProcessLookupError, ChildProcessError):  # already gone and reaped
             pass
-        os.waitpid(self.pid, 0)
 
 
 def _serve(request_fd: int, response_fd: int) -> None:
