@@ -11,9 +11,12 @@ import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Callable, Iterable, NoReturn, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, NoReturn, Sequence
 
 from .errors import InputError, PercompError
+
+if TYPE_CHECKING:
+    from .codec import LearnedCodec
 
 DEFAULT_MODEL = "base-vr"
 DEFAULT_RATE = 3.0
@@ -176,14 +179,14 @@ def _run_batch(pairs: list[tuple[Path, Path]], work: Callable[[Path, Path], str]
 # -- commands -------------------------------------------------------------------------------------
 def cmd_compress(args: argparse.Namespace) -> int:
     from .codec import LearnedCodec
-    from .images import IMAGE_SUFFIXES, load_image, max_pixels_from_env
+    from .fileio import atomic_write
+    from .images import IMAGE_SUFFIXES, load_image
 
-    max_pixels = args.max_pixels or max_pixels_from_env()
+    max_pixels = _max_pixels(args)
     codec = LearnedCodec.from_zoo(args.model, args.zoo, args.device, max_pixels)
     rate = DEFAULT_RATE if args.level is None else args.level
-    if args.bpp is None and not 0 <= rate <= codec.max_rate:
-        raise InputError(f"--level {rate:g} is outside the model's range 0 … {codec.max_rate:g}")
-    from .fileio import atomic_write
+    if args.bpp is None:
+        _check_rate(codec, rate, "--level")
 
     def work(src: Path, dst: Path) -> str:
         image = load_image(src, max_pixels)
@@ -202,9 +205,9 @@ def cmd_compress(args: argparse.Namespace) -> int:
 def cmd_decompress(args: argparse.Namespace) -> int:
     from .codec import LearnedCodec
     from .container import unpack
-    from .images import max_pixels_from_env, save_png
+    from .images import save_png
 
-    max_pixels = args.max_pixels or max_pixels_from_env()
+    max_pixels = _max_pixels(args)
     codecs: dict[str, LearnedCodec] = {}
 
     def work(src: Path, dst: Path) -> str:
@@ -222,16 +225,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .codec import LearnedCodec
     from .evaluate import evaluate_folder, results_json
     from .fileio import atomic_write
-    from .images import max_pixels_from_env
     from .zoo import update_card
 
     if not args.folder.is_dir():
         raise InputError(f"{args.folder}: no such folder")
-    codec = LearnedCodec.from_zoo(args.model, args.zoo, args.device, args.max_pixels or max_pixels_from_env())
+    codec = LearnedCodec.from_zoo(args.model, args.zoo, args.device, _max_pixels(args))
     rates = args.rates if args.rates else [float(level) for level in range(codec.model.num_levels)]
     for rate in rates:
-        if not 0 <= rate <= codec.max_rate:
-            raise InputError(f"rate {rate:g} is outside the model's range 0 … {codec.max_rate:g}")
+        _check_rate(codec, rate, "--rates")
     evaluation = evaluate_folder(codec, args.folder, rates)
     result = results_json(args.model, f"percomp {args.model} on {args.folder.name} (real .pcmp bytes)", evaluation)
     if args.per_image:
@@ -279,6 +280,17 @@ def _table(rows: Iterable[Sequence[str]]) -> str:
     rows = list(rows)
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+
+
+def _max_pixels(args: argparse.Namespace) -> int:
+    from .images import max_pixels_from_env
+
+    return args.max_pixels or max_pixels_from_env()
+
+
+def _check_rate(codec: "LearnedCodec", rate: float, option: str) -> None:
+    if not 0 <= rate <= codec.max_rate:
+        raise InputError(f"{option} {rate:g} is outside the model's range 0 … {codec.max_rate:g}")
 
 
 def _read_bytes(path: Path) -> bytes:
