@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from percomp_ui.codec import LearnedCodec, decode_file_bytes
 from percomp_ui.container import RoiSection, Stream, pack, unpack
@@ -305,3 +307,30 @@ def test_decode_file_bytes_damaged(tiny_zoo: Path) -> None:
         decode_file_bytes(b"PCMP\x01", tiny_zoo)
     with pytest.raises(StreamError, match="bad magic"):
         decode_file_bytes(b"\x89PNG\r\n\x1a\n", tiny_zoo)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_forged_strings_with_a_valid_crc_never_crash_the_decoder(codec: LearnedCodec, encoded, data) -> None:
+    """A stream re-packed (so its CRC is valid) with damaged entropy-coded strings decodes to an image of
+    the declared size or fails with StreamError: never a crash, a hang or another exception."""
+    stream = encoded.stream
+    strings = list(stream.strings)
+    index = data.draw(st.integers(0, len(strings) - 1), label="string")
+    original = strings[index]
+    action = data.draw(st.sampled_from(["truncate", "flip", "replace", "extend"]), label="action")
+    if action == "truncate":
+        strings[index] = original[: data.draw(st.integers(0, max(len(original) - 1, 0)))]
+    elif action == "flip" and original:
+        position = data.draw(st.integers(0, len(original) - 1))
+        strings[index] = original[:position] + bytes([original[position] ^ 0xFF]) + original[position + 1:]
+    elif action == "replace":
+        strings[index] = data.draw(st.binary(min_size=0, max_size=64))
+    else:
+        strings[index] = original + data.draw(st.binary(min_size=1, max_size=64))
+    forged = repack(stream, strings=tuple(strings))
+    try:
+        decoded = codec.decode(forged)
+    except StreamError:
+        return
+    assert decoded.shape == (stream.height, stream.width, 3) and decoded.dtype == np.uint8
