@@ -10,6 +10,7 @@ app slider only re-runs the cheap gain / hyperprior / entropy-coding part for ea
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
@@ -23,7 +24,7 @@ from .zoo import load_model, weights_hash
 
 # Accept a search result this close under the target without further bisection.
 BPP_TOLERANCE = 0.005
-MAX_SEARCH_STEPS = 24
+MAX_SEARCH_STEPS = 40
 
 
 @dataclass(frozen=True)
@@ -107,10 +108,16 @@ class LearnedCodec:
         return self.encode_prepared(self.prepare(rgb), rate)
 
     def encode_to_bpp(self, image: PreparedImage, target_bpp: float) -> Encoded:
-        """The largest rate whose real file size is ≤ ``target_bpp`` (bisection on real encodes)."""
-        if not target_bpp > 0:
-            raise InputError(f"target bpp must be positive (got {target_bpp})")
-        grid_max = round(self.max_rate * RATE_INTERP_SCALE)
+        """The largest rate whose real file size is ≤ ``target_bpp``, found on real encodes.
+
+        File size grows smoothly and almost log-linearly with the rate, so each step interpolates
+        log(bpp) inside the bracket [feasible, infeasible] (regula falsi), aiming just under the
+        target; a step that fails to halve the bracket is followed by a plain bisection step, so the
+        search never does worse than bisection on the stream's rate grid. It stops once a feasible
+        encode is within ``BPP_TOLERANCE`` under the target.
+        """
+        if not target_bpp > 0 or not math.isfinite(target_bpp):
+            raise InputError(f"target bpp must be a positive number (got {target_bpp})")
         low = self.encode_prepared(image, 0.0)
         if low.bpp > target_bpp:
             raise InputError(
@@ -120,18 +127,26 @@ class LearnedCodec:
         high = self.encode_prepared(image, self.max_rate)
         if high.bpp <= target_bpp:
             return high
-        best, lo, hi = low, 0, grid_max
+        best, lo, hi = low, (0, low.bpp), (round(self.max_rate * RATE_INTERP_SCALE), high.bpp)
+        aim = math.log(target_bpp * (1 - BPP_TOLERANCE / 2))
+        bisect_next = False
         for _ in range(MAX_SEARCH_STEPS):
-            if hi - lo <= 1 or best.bpp >= target_bpp * (1 - BPP_TOLERANCE):
+            if hi[0] - lo[0] <= 1 or best.bpp >= target_bpp * (1 - BPP_TOLERANCE):
                 break
-            mid = (lo + hi) // 2
-            candidate = self.encode_prepared(image, mid / RATE_INTERP_SCALE)
+            width = hi[0] - lo[0]
+            if bisect_next:
+                grid = (lo[0] + hi[0]) // 2
+            else:
+                fraction = (aim - math.log(lo[1])) / (math.log(hi[1]) - math.log(lo[1]))
+                grid = min(max(lo[0] + round(fraction * width), lo[0] + 1), hi[0] - 1)
+            candidate = self.encode_prepared(image, grid / RATE_INTERP_SCALE)
             if candidate.bpp <= target_bpp:
-                lo = mid
+                lo = (grid, candidate.bpp)
                 if candidate.bpp >= best.bpp:  # feasible rates only grow: on a tie keep the larger one
                     best = candidate
             else:
-                hi = mid
+                hi = (grid, candidate.bpp)
+            bisect_next = not bisect_next and hi[0] - lo[0] > width // 2
         return best
 
     def reconstruct(self, encoded: Encoded) -> np.ndarray:
