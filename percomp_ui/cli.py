@@ -263,17 +263,22 @@ def cmd_models(args: argparse.Namespace) -> int:
     if not cards:
         print("no models in the zoo", file=sys.stderr)
         return 0
-    rows = [("name", "architecture", "levels", "λ range", "steps", "hash", "description")]
+    rows = [("name", "architecture", "levels", "λ range", "steps", "Kodak bpp", "Kodak PSNR", "hash", "description")]
     for card in cards:
         lambdas = card["config"].get("lambdas", [])
         training = card.get("training", {})
+        kodak = card.get("results_kodak", {}).get("results", {})
         rows.append((
             card["name"], card["config"].get("architecture", "?"), str(len(lambdas)),
             f"{min(lambdas):g}–{max(lambdas):g}" if lambdas else "-", str(training.get("steps", "-")),
-            card["weights_hash"], card.get("description", ""),
+            _span(kodak.get("bpp"), "{:.3f}"), _span(kodak.get("psnr-rgb"), "{:.2f}"), card["weights_hash"], card.get("description", ""),
         ))
     print(_table(rows))
     return 0
+
+
+def _span(values: list[float] | None, fmt: str) -> str:
+    return f"{fmt.format(min(values))}–{fmt.format(max(values))}" if values else "-"
 
 
 def _table(rows: Iterable[Sequence[str]]) -> str:
