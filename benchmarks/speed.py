@@ -4,7 +4,8 @@ Both networks get the same transform and entropy-model weights (the shipped chec
 exists, otherwise a seeded untrained net), so the timing compares implementations, not models.
 Encode = image → entropy-coded strings (percomp: the whole ``.pcmp`` file); decode = strings → image.
 percomp runs at the rate whose file matches CompressAI's bit count (or ``--rate``), so both code
-the same amount of information. Each figure is the median of ``--repeats`` runs after a warm-up, in
+the same amount of information, once with float32 transforms (exact, the CLI default) and once
+with bfloat16 ones (``--precision bfloat16``; native on CPUs with AMX). Each figure is the median of ``--repeats`` runs after a warm-up, in
 one process, on the same threads.
 
     .venv/bin/python benchmarks/speed.py [--model base-vr] [--repeats 7] [--out benchmarks/results/speed-cpu.json]
@@ -22,8 +23,9 @@ from typing import Any, Callable
 import torch
 from compressai.models import MeanScaleHyperprior
 
-from percomp_ui.codec import LearnedCodec
-from percomp_ui.images import load_image, rgb_to_tensor
+from percomp_ui.codec import LearnedCodec, native_bfloat16
+from percomp_ui.evaluate import psnr_rgb
+from percomp_ui.images import load_image, rgb_to_tensor, tensor_to_rgb
 from percomp_ui.nn.hyperprior import GainedMeanScaleHyperprior
 from percomp_ui.zoo import default_checkpoint_dir, load_model
 
@@ -74,39 +76,47 @@ def main() -> None:
     model, label = load(args.model)
     twin = compressai_twin(model)
     twin.update(force=True)
-    codec = LearnedCodec(model, "bench")
     rgb = load_image(args.image).rgb
     if rgb.shape[0] > rgb.shape[1]:
         rgb = rgb.transpose(1, 0, 2).copy()
     x = rgb_to_tensor(rgb)
+    pixels = rgb.shape[0] * rgb.shape[1]
 
     with torch.inference_mode():
         cai_enc, cai_out = median_time(lambda: twin.compress(x), args.repeats)
-        cai_dec, _ = median_time(lambda: twin.decompress(cai_out["strings"], cai_out["shape"]), args.repeats)
-    pixels = rgb.shape[0] * rgb.shape[1]
+        cai_dec, cai_x = median_time(lambda: twin.decompress(cai_out["strings"], cai_out["shape"]), args.repeats)
     cai_bpp = sum(len(s[0]) for s in cai_out["strings"]) * 8 / pixels
+    columns = {"compressai": {"encode": cai_enc, "decode": cai_dec, "bpp": cai_bpp,
+                              "psnr": psnr_rgb(rgb, tensor_to_rgb(cai_x["x_hat"]))}}
     rate = args.rate
-    if rate is None:
-        rate = codec.encode_to_bpp(codec.prepare(rgb), cai_bpp).stream.rate
-    ours_enc, encoded = median_time(lambda: codec.encode(rgb, rate), args.repeats)
-    ours_dec, _ = median_time(lambda: codec.decode(encoded.data), args.repeats)
+    for precision in ("float32", "bfloat16"):
+        codec = LearnedCodec(model, "bench", precision=precision)
+        if rate is None:  # the rate whose whole .pcmp file carries CompressAI's bit count
+            rate = codec.encode_to_bpp(codec.prepare(rgb), cai_bpp).stream.rate
+        enc, encoded = median_time(lambda: codec.encode(rgb, rate), args.repeats)
+        dec, decoded = median_time(lambda: codec.decode(encoded.data), args.repeats)
+        columns[f"percomp {precision}"] = {"encode": enc, "decode": dec, "bpp": encoded.bpp,
+                                           "psnr": psnr_rgb(rgb, decoded)}
+    for column in columns.values():
+        column["total"] = column["encode"] + column["decode"]
 
-    rows = [
-        ("encode", cai_enc, ours_enc),
-        ("decode", cai_dec, ours_dec),
-        ("total", cai_enc + cai_dec, ours_enc + ours_dec),
-    ]
-    print(f"{rgb.shape[1]}x{rgb.shape[0]} {args.image.name}, weights: {label}, torch threads {torch.get_num_threads()}")
-    print(f"bpp: CompressAI {cai_bpp:.3f} (strings only), percomp {encoded.bpp:.3f} (whole .pcmp file, rate {rate:.4f})")
-    print(f"{'':8}{'CompressAI s':>14}{'percomp s':>12}{'ratio':>8}")
-    for name, cai, ours in rows:
-        print(f"{name:8}{cai:14.3f}{ours:12.3f}{ours / cai:8.2f}")
+    print(f"{rgb.shape[1]}x{rgb.shape[0]} {args.image.name}, weights: {label}, torch threads {torch.get_num_threads()}, "
+          f"percomp rate {rate:.4f}, bfloat16 native: {native_bfloat16(torch.device('cpu'))}")
+    names = list(columns)
+    print(f"{'':8}" + "".join(f"{n:>20}" for n in names) + "".join(f"{'ratio ' + n.split()[-1]:>16}" for n in names[1:]))
+    for row in ("encode", "decode", "total"):
+        cells = "".join(f"{columns[n][row]:19.3f}s" for n in names)
+        ratios = "".join(f"{columns[n][row] / columns['compressai'][row]:16.2f}" for n in names[1:])
+        print(f"{row:8}{cells}{ratios}")
+    print(f"{'bpp':8}" + "".join(f"{columns[n]['bpp']:20.4f}" for n in names) + "   (CompressAI: strings only; percomp: whole file)")
+    print(f"{'PSNR dB':8}" + "".join(f"{columns[n]['psnr']:20.2f}" for n in names))
     result = {
-        "image": args.image.name, "width": rgb.shape[1], "height": rgb.shape[0], "weights": label,
-        "rate": rate, "bpp": {"compressai": cai_bpp, "percomp": encoded.bpp},
-        "seconds": {name: {"compressai": cai, "percomp": ours, "ratio": ours / cai} for name, cai, ours in rows},
+        "image": args.image.name, "width": rgb.shape[1], "height": rgb.shape[0], "weights": label, "rate": rate,
+        "columns": columns,
+        "ratios": {n: {row: columns[n][row] / columns["compressai"][row] for row in ("encode", "decode", "total")}
+                   for n in names[1:]},
         "repeats": args.repeats, "threads": torch.get_num_threads(), "torch": torch.__version__,
-        "cpu": platform.processor() or platform.machine(), "device": "cpu",
+        "cpu": platform.processor() or platform.machine(), "bfloat16_native": native_bfloat16(torch.device("cpu")),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")

@@ -53,6 +53,26 @@ class Encoded:
         return len(self.data) * 8 / (self.stream.height * self.stream.width)
 
 
+PRECISIONS = ("auto", "float32", "bfloat16")
+
+
+def native_bfloat16(device: torch.device) -> bool:
+    """Whether bfloat16 convolutions run natively (AMX / AVX512-BF16 on CPUs, bf16 tensor cores on GPUs)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+
+
+def resolve_precision(name: str, device: torch.device) -> torch.dtype:
+    """The dtype of the analysis/synthesis transforms; ``auto`` = bfloat16 where it is native."""
+    if name not in PRECISIONS:
+        raise InputError(f"unknown precision {name!r} (use {', '.join(PRECISIONS)})")
+    if name == "auto":
+        return torch.bfloat16 if native_bfloat16(device) else torch.float32
+    return torch.bfloat16 if name == "bfloat16" else torch.float32
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise InputError("--device cuda requested but no CUDA GPU is available")
@@ -62,11 +82,18 @@ def resolve_device(name: str) -> torch.device:
 
 
 class LearnedCodec:
-    """A zoo model bound to its name and weights hash, encoding to and decoding from ``.pcmp``."""
+    """A zoo model bound to its name and weights hash, encoding to and decoding from ``.pcmp``.
+
+    ``precision`` applies to the analysis and synthesis transforms only. In bfloat16 they run about 4×
+    faster on CPUs with AMX (benchmarks/speed.py) and reconstructions differ from float32 by a pixel
+    level or so; the entropy-model path (h_s, scale indexes) is float64 either way, so every stream
+    decodes with either precision and the bitstream format does not depend on it.
+    """
 
     def __init__(self, model: GainedMeanScaleHyperprior, name: str, device: str = "cpu",
-                 max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+                 max_pixels: int = DEFAULT_MAX_PIXELS, precision: str = "float32") -> None:
         self.device = resolve_device(device)
+        self.dtype = resolve_precision(precision, self.device)
         # channels_last roughly halves CPU convolution time for these 5×5 transforms (benchmarks/speed.py).
         self.model = model.eval().to(self.device, memory_format=torch.channels_last)
         self.name = name
@@ -75,9 +102,9 @@ class LearnedCodec:
 
     @classmethod
     def from_zoo(cls, name: str, directory: Path | None = None, device: str = "cpu",
-                 max_pixels: int = DEFAULT_MAX_PIXELS) -> "LearnedCodec":
+                 max_pixels: int = DEFAULT_MAX_PIXELS, precision: str = "float32") -> "LearnedCodec":
         model, _ = load_model(name, directory)
-        return cls(model, name, device, max_pixels)
+        return cls(model, name, device, max_pixels, precision)
 
     @property
     def max_rate(self) -> float:
@@ -88,7 +115,9 @@ class LearnedCodec:
         height, width = rgb.shape[:2]
         self._check_size(height, width)
         x = pad_to_multiple(rgb_to_tensor(rgb), self.model.downsampling_factor).to(self.device)
-        return PreparedImage(self.model.analyse(x), height, width)
+        with self._transform_precision():
+            y = self.model.analyse(x)
+        return PreparedImage(y.float(), height, width)
 
     def encode_prepared(self, image: PreparedImage, rate: float) -> Encoded:
         level, interp = quantize_rate(rate, self.model.num_levels - 1)
@@ -151,8 +180,7 @@ class LearnedCodec:
 
     def reconstruct(self, encoded: Encoded) -> np.ndarray:
         """The model's own reconstruction of an encode (what the decoder will produce)."""
-        x_hat = self.model.synthesize(encoded.y_hat)
-        return tensor_to_rgb(crop_to(x_hat, encoded.stream.height, encoded.stream.width).cpu())
+        return self._synthesize_rgb(encoded.y_hat, encoded.stream.height, encoded.stream.width)
 
     # -- decoding -------------------------------------------------------------------------------
     def decode(self, data: bytes) -> np.ndarray:
@@ -162,8 +190,16 @@ class LearnedCodec:
         self.check_stream(stream)
         factor = self.model.downsampling_factor
         shape = (-(-stream.height // factor), -(-stream.width // factor))
-        out = self.model.decompress([[s] for s in stream.strings], shape, stream.rate)
-        return tensor_to_rgb(crop_to(out["x_hat"], stream.height, stream.width).cpu())
+        y_hat = self.model.decompress_latent([[s] for s in stream.strings], shape, stream.rate)
+        return self._synthesize_rgb(y_hat, stream.height, stream.width)
+
+    def _synthesize_rgb(self, y_hat: torch.Tensor, height: int, width: int) -> np.ndarray:
+        with self._transform_precision():
+            x_hat = self.model.synthesize(y_hat)
+        return tensor_to_rgb(crop_to(x_hat.float(), height, width).cpu())
+
+    def _transform_precision(self) -> torch.autocast:
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.dtype == torch.bfloat16)
 
     def check_stream(self, stream: Stream) -> None:
         """Refuse streams this codec cannot decode exactly."""

@@ -334,3 +334,22 @@ def test_forged_strings_with_a_valid_crc_never_crash_the_decoder(codec: LearnedC
     except StreamError:
         return
     assert decoded.shape == (stream.height, stream.width, 3) and decoded.dtype == np.uint8
+
+
+def test_bfloat16_transforms_round_trip_and_decode_float32_streams(tiny_zoo: Path, codec: LearnedCodec,
+                                                                  test_image: np.ndarray) -> None:
+    fast = LearnedCodec.from_zoo("tiny", tiny_zoo, precision="bfloat16")
+    assert fast.dtype == torch.bfloat16
+    encoded = fast.encode(test_image, 6.5)
+    assert np.array_equal(fast.decode(encoded.data), fast.reconstruct(encoded))
+    exact = codec.encode(test_image, 6.5)
+    decoded = fast.decode(exact.data)  # the precision is a runtime choice, not a stream property
+    difference = np.abs(decoded.astype(int) - codec.decode(exact.data).astype(int))
+    assert decoded.shape == test_image.shape and difference.max() <= 8
+
+
+def test_precision_names(tiny_zoo: Path) -> None:
+    assert LearnedCodec.from_zoo("tiny", tiny_zoo).dtype == torch.float32
+    assert LearnedCodec.from_zoo("tiny", tiny_zoo, precision="auto").dtype in (torch.float32, torch.bfloat16)
+    with pytest.raises(InputError, match="precision"):
+        LearnedCodec.from_zoo("tiny", tiny_zoo, precision="float8")

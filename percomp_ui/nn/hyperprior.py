@@ -125,9 +125,12 @@ class GainedMeanScaleHyperprior(CompressionModel):
         return self.compress_latent(self.analyse(x), rate)
 
     @torch.inference_mode()
+    def decompress_latent(self, strings: Sequence[Sequence[bytes]], shape: tuple[int, int], rate: float) -> Tensor:
+        return self.latent_codec.decompress(list(strings), shape, self.gains_for_rate(rate))["y_hat"]
+
+    @torch.inference_mode()
     def decompress(self, strings: Sequence[Sequence[bytes]], shape: tuple[int, int], rate: float) -> dict[str, Any]:
-        out = self.latent_codec.decompress(list(strings), shape, self.gains_for_rate(rate))
-        return {"x_hat": self.synthesize(out["y_hat"])}
+        return {"x_hat": self.synthesize(self.decompress_latent(strings, shape, rate))}
 
     @torch.inference_mode()
     def synthesize(self, y_hat: Tensor) -> Tensor:
