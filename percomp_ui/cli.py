@@ -80,16 +80,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the model cards as JSON")
     p.set_defaults(run=cmd_models)
 
-    p = sub.add_parser("eval", help="rate-distortion of a model on an image folder (CompressAI results JSON)",
-                       parents=[common])
+    p = sub.add_parser("eval", help="rate-distortion of a model or a classical codec on an image folder "
+                       "(CompressAI results JSON)", parents=[common])
     p.add_argument("folder", type=Path)
-    p.add_argument("--model", default=DEFAULT_MODEL)
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--model", help=f"zoo model (default {DEFAULT_MODEL} when no --codec is given)")
+    which.add_argument("--codec", metavar="{jpeg,webp,avif,heic,jxl}", help="a classical codec instead of a model")
     p.add_argument("--out", type=Path, required=True, help="results JSON to write")
-    p.add_argument("--rates", type=float, nargs="+", help="rate levels (default: every trained level)")
+    p.add_argument("--rates", type=float, nargs="+", help="--model: rate levels (default: every trained level)")
+    p.add_argument("--qualities", type=int, nargs="+",
+                   help="--codec: fixed qualities, a point each (default: 10 spread over the knob)")
+    p.add_argument("--bpp-targets", type=_positive_float, nargs="+",
+                   help="--codec: matched rate instead, per image the largest bpp not above each target")
     p.add_argument("--per-image", action="store_true", help="include per-image rows")
-    p.add_argument("--update-card", action="store_true", help="record the mean results in the model card")
+    p.add_argument("--update-card", action="store_true", help="--model: record the mean results in the model card")
     _add_runtime_options(p)
     p.set_defaults(run=cmd_eval)
+
+    p = sub.add_parser("plot", help="R-D curves and a BD-rate table from CompressAI results JSON files",
+                       parents=[common])
+    p.add_argument("files", type=Path, nargs="+", help="results JSON files (ours or the CompressAI anchors)")
+    p.add_argument("--out", type=Path, required=True, help="the PNG to write; the BD-rate table goes next to it as .md")
+    p.add_argument("--metric", choices=("psnr-rgb", "ms-ssim-rgb", "flip"),
+                   help="one metric (default: a subplot each for PSNR, MS-SSIM and FLIP where present)")
+    p.add_argument("--reference", metavar="NAME_OR_FILE",
+                   help="the BD-rate reference: a curve's name or a results file (default: the first file)")
+    p.add_argument("--bpp-range", type=float, nargs=2, metavar=("LOW", "HIGH"),
+                   help="compute BD-rates on this bpp range only (curves cut to it, ends interpolated)")
+    p.set_defaults(run=cmd_plot)
 
     from .train.cli import add_train_parser
 
@@ -109,6 +127,10 @@ def _common_options(default: object) -> argparse.ArgumentParser:
 
 def _add_runtime_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    p.add_argument("--precision", default="float32", choices=("float32", "bfloat16", "auto"),
+                   help="analysis/synthesis transforms: float32 (default, exact and portable), bfloat16 "
+                        "(~4x faster with AMX, pixels within a level or so), auto = bfloat16 where native; "
+                        "streams decode with either")
     p.add_argument("--max-pixels", type=_positive_int, default=None,
                    help="refuse larger images (default $PERCOMP_MAX_PIXELS or 16.8 MP)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or notes")
@@ -183,7 +205,7 @@ def cmd_compress(args: argparse.Namespace) -> int:
     from .images import IMAGE_SUFFIXES, load_image
 
     max_pixels = _max_pixels(args)
-    codec = LearnedCodec.from_zoo(args.model, args.zoo, args.device, max_pixels)
+    codec = LearnedCodec.from_zoo(args.model, args.zoo, args.device, max_pixels, args.precision)
     rate = DEFAULT_RATE if args.level is None else args.level
     if args.bpp is None:
         _check_rate(codec, rate, "--level")
@@ -213,7 +235,8 @@ def cmd_decompress(args: argparse.Namespace) -> int:
     def work(src: Path, dst: Path) -> str:
         stream = unpack(_read_bytes(src))
         if stream.model_name not in codecs:
-            codecs[stream.model_name] = LearnedCodec.from_zoo(stream.model_name, args.zoo, args.device, max_pixels)
+            codecs[stream.model_name] = LearnedCodec.from_zoo(
+                stream.model_name, args.zoo, args.device, max_pixels, args.precision)
         save_png(codecs[stream.model_name].decode_stream(stream), dst)
         return f"{src.name} → {dst.name}: {stream.width}x{stream.height}"
 
@@ -222,26 +245,74 @@ def cmd_decompress(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    if not args.folder.is_dir():
+        raise InputError(f"{args.folder}: no such folder")
+    if args.codec is not None:
+        return _eval_classical(args)
+    for option, value in (("--qualities", args.qualities), ("--bpp-targets", args.bpp_targets)):
+        if value is not None:
+            raise InputError(f"{option} is for --codec; a model takes --rates")
+    return _eval_model(args)
+
+
+def _eval_model(args: argparse.Namespace) -> int:
     from .codec import LearnedCodec
     from .evaluate import evaluate_folder, results_json
     from .fileio import atomic_write
     from .zoo import update_card
 
-    if not args.folder.is_dir():
-        raise InputError(f"{args.folder}: no such folder")
-    codec = LearnedCodec.from_zoo(args.model, args.zoo, args.device, _max_pixels(args))
+    model = args.model or DEFAULT_MODEL
+    codec = LearnedCodec.from_zoo(model, args.zoo, args.device, _max_pixels(args))
     rates = args.rates if args.rates else [float(level) for level in range(codec.model.num_levels)]
     for rate in rates:
         _check_rate(codec, rate, "--rates")
     evaluation = evaluate_folder(codec, args.folder, rates)
-    result = results_json(args.model, f"percomp {args.model} on {args.folder.name} (real .pcmp bytes)", evaluation)
+    result = results_json(model, f"percomp {model} on {args.folder.name} (real .pcmp bytes)", evaluation)
     if args.per_image:
         result["per_image"] = evaluation["per_image"]
     atomic_write(args.out, (json.dumps(result, indent=2) + "\n").encode())
     if args.update_card:
-        update_card(args.model, {f"results_{args.folder.name}": result}, args.zoo)
+        update_card(model, {f"results_{args.folder.name}": result}, args.zoo)
     for row, rate in zip(evaluation["mean"], rates):
-        print(f"rate {rate:5.2f}  bpp {row['bpp']:.4f}  PSNR {row['psnr-rgb']:.2f} dB  MS-SSIM {row['ms-ssim-rgb'] or float('nan'):.4f}")
+        print(f"rate {rate:5.2f}  {_metrics_line(row)}")
+    return 0
+
+
+def _eval_classical(args: argparse.Namespace) -> int:
+    from .evaluate import classical_results_json, evaluate_classical
+    from .fileio import atomic_write
+
+    for option, value in (("--rates", args.rates), ("--update-card", args.update_card or None)):
+        if value is not None:
+            raise InputError(f"{option} is for --model, not --codec")
+    if args.qualities is not None and args.bpp_targets is not None:
+        raise InputError("use --qualities or --bpp-targets, not both")
+    evaluation = evaluate_classical(args.codec, args.folder, args.qualities, args.bpp_targets, _max_pixels(args))
+    result = classical_results_json(evaluation, args.folder.name)
+    if args.per_image:
+        result["per_image"] = evaluation["per_image"]
+    atomic_write(args.out, (json.dumps(result, indent=2) + "\n").encode())
+    label = "quality" if evaluation["mode"] == "quality" else "target"
+    for row, point in zip(evaluation["mean"], evaluation["points"]):
+        print(f"{label} {point:<5g}  {_metrics_line(row)}")
+    return 0
+
+
+def _metrics_line(row: dict) -> str:
+    def fmt(value: float | None, spec: str) -> str:
+        return "n/a" if value is None else format(value, spec)
+
+    return (f"bpp {row['bpp']:.4f}  PSNR {row['psnr-rgb']:.2f} dB  MS-SSIM {fmt(row['ms-ssim-rgb'], '.4f')}  "
+            f"FLIP {fmt(row['flip'], '.4f')}  LPIPS {fmt(row['lpips'], '.4f')}")
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from .plot import plot_files
+
+    md, table = plot_files(args.files, args.out, args.metric, args.reference,
+                           tuple(args.bpp_range) if args.bpp_range else None)
+    print(table, end="")
+    print(f"wrote {args.out} and {md}", file=sys.stderr)
     return 0
 
 

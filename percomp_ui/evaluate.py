@@ -1,43 +1,63 @@
-"""Rate–distortion evaluation of a learned codec on an image folder, in CompressAI's results format.
+"""Rate–distortion evaluation on an image folder, in CompressAI's results format.
 
-Every number comes from the real path: bpp from the ``.pcmp`` file's bytes, quality from the image
-decoded out of those bytes. Output (``results_json``) matches CompressAI's ``eval_model`` JSON
-(``name``, ``description``, ``results`` with one list entry per rate point), so curves overlay with
-``../shared/anchors/kodak/*.json``.
+Two kinds of codec:
+
+* a learned zoo model (:func:`evaluate_folder`), one point per rate level;
+* a classical baseline from :mod:`percomp_ui.classical` (:func:`evaluate_classical`), either one point
+  per fixed quality (the mean over images at that quality) or one point per target bpp (matched rate:
+  per image the largest rate not above the target, the point recording the achieved mean bpp).
+
+Every number comes from the real path: bpp from the file's bytes, quality from the image decoded
+out of those bytes. Metrics per point (:data:`METRIC_KEYS`): ``bpp``, ``psnr-rgb``, ``ms-ssim-rgb``
+(None under 161 px a side), ``flip`` (mean LDR-FLIP, lower is better), ``lpips`` (None where the
+AlexNet weights are not available offline), ``encoding_time`` and ``decoding_time`` in seconds.
+Points are means over the folder's images (CompressAI's convention: metrics are averaged per image,
+not computed on the mean rate).
+
+``results_json`` writes CompressAI's ``eval_model`` layout (``name``, ``description``, ``results``:
+metric → list over rate points), so curves overlay with ``../shared/anchors/kodak/*.json``; a classical
+evaluation also records ``settings`` (the codec's ``settings()``: knob, encoder parameters, library
+versions) at the top level.
 """
 from __future__ import annotations
 
-import math
 import statistics
 import time
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
-import torch
-from pytorch_msssim import ms_ssim
 
-from .codec import LearnedCodec
+from .errors import InputError
 from .images import list_images, load_image
+from .metrics import MS_SSIM_MIN_SIDE, flip, lpips_distance, ms_ssim_rgb, psnr_rgb  # noqa: F401 (re-exported)
 
-MS_SSIM_MIN_SIDE = 161  # five-scale MS-SSIM with an 11-px window needs ≥ 161 px per side
+if TYPE_CHECKING:
+    from .classical import ClassicalCodec
+    from .codec import LearnedCodec
 
-
-def psnr_rgb(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return math.inf if mse == 0 else 10 * math.log10(255.0**2 / mse)
-
-
-def ms_ssim_rgb(a: np.ndarray, b: np.ndarray) -> float | None:
-    """MS-SSIM on RGB in [0, 255]; None for images smaller than the five-scale pyramid allows."""
-    if min(a.shape[:2]) < MS_SSIM_MIN_SIDE:
-        return None
-    to_tensor = lambda im: torch.from_numpy(im).permute(2, 0, 1)[None].double()  # noqa: E731
-    return float(ms_ssim(to_tensor(a), to_tensor(b), data_range=255))
+METRIC_KEYS = ("bpp", "psnr-rgb", "ms-ssim-rgb", "flip", "lpips", "encoding_time", "decoding_time")
+DEFAULT_QUALITY_POINTS = 10
 
 
-def evaluate_image(codec: LearnedCodec, rgb: np.ndarray, rates: Sequence[float]) -> list[dict[str, float]]:
-    """Per rate: real bpp, PSNR-RGB, MS-SSIM-RGB and encode/decode seconds for one image."""
+def quality_metrics(reference: np.ndarray, decoded: np.ndarray) -> dict[str, float | None]:
+    """PSNR-RGB, MS-SSIM-RGB, FLIP and LPIPS of ``decoded`` against ``reference``."""
+    return {
+        "psnr-rgb": psnr_rgb(reference, decoded),
+        "ms-ssim-rgb": ms_ssim_rgb(reference, decoded),
+        "flip": flip(reference, decoded),
+        "lpips": lpips_distance(reference, decoded),
+    }
+
+
+def _row(bpp: float, reference: np.ndarray, decoded: np.ndarray, encode_s: float, decode_s: float
+         ) -> dict[str, float | None]:
+    return {"bpp": bpp, **quality_metrics(reference, decoded), "encoding_time": encode_s, "decoding_time": decode_s}
+
+
+# -- learned codecs -------------------------------------------------------------------------------
+def evaluate_image(codec: LearnedCodec, rgb: np.ndarray, rates: Sequence[float]) -> list[dict[str, float | None]]:
+    """Per rate: real bpp, the quality metrics and encode/decode seconds for one image."""
     rows = []
     for rate in rates:
         start = time.perf_counter()
@@ -46,23 +66,113 @@ def evaluate_image(codec: LearnedCodec, rgb: np.ndarray, rates: Sequence[float])
         start = time.perf_counter()
         decoded = codec.decode(encoded.data)
         decode_s = time.perf_counter() - start
-        rows.append({
-            "bpp": encoded.bpp,
-            "psnr-rgb": psnr_rgb(rgb, decoded),
-            "ms-ssim-rgb": ms_ssim_rgb(rgb, decoded),
-            "encoding_time": encode_s,
-            "decoding_time": decode_s,
-        })
+        rows.append(_row(encoded.bpp, rgb, decoded, encode_s, decode_s))
     return rows
 
 
 def evaluate_folder(codec: LearnedCodec, folder: Path, rates: Sequence[float]) -> dict[str, Any]:
     """Mean over the folder's images per rate, plus the per-image rows."""
-    per_image = {path.name: evaluate_image(codec, load_image(path).rgb, rates) for path in list_images([folder])}
+    per_image = {key: evaluate_image(codec, load_image(path).rgb, rates) for key, path in _images(folder).items()}
     return {"rates": list(rates), "per_image": per_image, "mean": _mean_rows(per_image.values(), len(rates))}
 
 
-def _mean_rows(tables: Iterable[list[dict[str, float]]], count: int) -> list[dict[str, float]]:
+# -- classical codecs -----------------------------------------------------------------------------
+class _TimedCodec:
+    """A classical codec that times its own ``encode`` / ``decode`` calls, per quality.
+
+    ``classical.compress`` (used by ``quality_sweep`` and ``compress_at_bpp``) calls ``encode`` and then
+    ``decode`` on that encode's bytes, so a decode is booked under the quality of the encode before it.
+    """
+
+    def __init__(self, codec: ClassicalCodec) -> None:
+        self._codec = codec
+        self._quality: int | None = None
+        self.times: dict[int, tuple[float, float]] = {}  # quality → (encode s, decode s), last call wins
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._codec, name)
+
+    def encode(self, rgb: np.ndarray, quality: int) -> bytes:
+        start = time.perf_counter()
+        data = self._codec.encode(rgb, quality)
+        self._quality = quality
+        self.times[quality] = (time.perf_counter() - start, float("nan"))
+        return data
+
+    def decode(self, data: bytes) -> np.ndarray:
+        start = time.perf_counter()
+        decoded = self._codec.decode(data)
+        if self._quality is not None:
+            self.times[self._quality] = (self.times[self._quality][0], time.perf_counter() - start)
+        return decoded
+
+
+def default_qualities(codec: ClassicalCodec, count: int = DEFAULT_QUALITY_POINTS) -> list[int]:
+    """``count`` qualities evenly spread over the codec's whole knob, ends included."""
+    knob = codec.qualities
+    return sorted({knob[round(i * (len(knob) - 1) / max(count - 1, 1))] for i in range(count)})
+
+
+def evaluate_classical(codec_name: str, folder: Path, qualities: Sequence[int] | None = None,
+                       bpp_targets: Sequence[float] | None = None, max_pixels: int | None = None
+                       ) -> dict[str, Any]:
+    """R-D of a classical codec on every image of ``folder``.
+
+    Fixed-quality mode (default): ``classical.quality_sweep`` per image at ``qualities`` (default
+    :func:`default_qualities`), a point per quality = the mean over images. Matched-rate mode
+    (``bpp_targets``): ``classical.compress_at_bpp`` per image per target, a point per target = the
+    mean over images, whose ``bpp`` is the achieved mean (never above the target); InputError if the
+    codec cannot get an image down to a target. Per-image rows also record the ``quality`` used.
+
+    Returns ``{"codec", "settings", "mode", "points", "per_image", "mean"}``; ``points`` are the
+    qualities or the targets. ``encoding_time`` / ``decoding_time`` are of the one encode / decode
+    that produced the point (not of the rate search).
+    """
+    from . import classical
+
+    if qualities is not None and bpp_targets is not None:
+        raise InputError("give either qualities or bpp targets, not both")
+    codec = classical.get_codec(codec_name)
+    if bpp_targets is not None:
+        mode, points = "bpp", [float(t) for t in bpp_targets]
+    else:
+        mode = "quality"
+        points = default_qualities(codec) if qualities is None else [codec.check_quality(q) for q in qualities]
+    if not points:
+        raise InputError("no rate points to evaluate")
+    per_image: dict[str, list[dict[str, Any]]] = {}
+    for key, path in _images(folder).items():
+        rgb = load_image(path, max_pixels).rgb
+        timed = _TimedCodec(codec)
+        if mode == "quality":
+            results = classical.quality_sweep(timed, rgb, points)  # type: ignore[arg-type]
+        else:
+            results = []
+            for target in points:
+                try:
+                    results.append(classical.compress_at_bpp(timed, rgb, target))  # type: ignore[arg-type]
+                except InputError as error:
+                    raise InputError(f"{key}: {error}") from None
+        rows = []
+        for result in results:
+            encode_s, decode_s = timed.times[result.quality]
+            rows.append({**_row(result.bpp, rgb, result.rgb, encode_s, decode_s), "quality": result.quality})
+        per_image[key] = rows
+    mean = _mean_rows(per_image.values(), len(points))
+    for row, point in zip(mean, points):
+        row.pop("quality", None)  # a mean quality knob is meaningless in matched-rate mode
+        row["quality" if mode == "quality" else "bpp_target"] = point
+    return {"codec": codec.name, "settings": codec.settings(), "mode": mode, "points": points,
+            "per_image": per_image, "mean": mean}
+
+
+def _images(folder: Path) -> dict[str, Path]:
+    """Key (the path under ``folder``: the file name for top-level images) → image path."""
+    return {path.relative_to(folder).as_posix(): path for path in list_images([folder])}
+
+
+# -- results --------------------------------------------------------------------------------------
+def _mean_rows(tables: Iterable[list[dict[str, Any]]], count: int) -> list[dict[str, Any]]:
     tables = list(tables)
     means = []
     for i in range(count):
@@ -73,10 +183,20 @@ def _mean_rows(tables: Iterable[list[dict[str, float]]], count: int) -> list[dic
 
 
 def results_json(name: str, description: str, evaluation: dict[str, Any]) -> dict[str, Any]:
-    """CompressAI's results layout: metric → list over rate points."""
+    """CompressAI's results layout: metric → list over rate points (+ ``settings`` for a classical codec)."""
     mean = evaluation["mean"]
-    return {
-        "name": name,
-        "description": description,
-        "results": {key: [row[key] for row in mean] for key in mean[0]} | {"rate": evaluation["rates"]},
-    }
+    results = {key: [row.get(key) for row in mean] for key in mean[0]}
+    if "rates" in evaluation:
+        results["rate"] = list(evaluation["rates"])
+    out: dict[str, Any] = {"name": name, "description": description, "results": results}
+    if "settings" in evaluation:
+        out["settings"] = evaluation["settings"]
+    return out
+
+
+def classical_results_json(evaluation: dict[str, Any], folder_name: str) -> dict[str, Any]:
+    """:func:`results_json` for :func:`evaluate_classical`, with a name and description of its own."""
+    libraries = ", ".join(f"{k} {v}" for k, v in evaluation["settings"]["libraries"].items())
+    mode = "fixed qualities" if evaluation["mode"] == "quality" else "matched rate (largest bpp ≤ each target)"
+    return results_json(evaluation["codec"], f"{evaluation['codec']} on {folder_name}, {mode} ({libraries}; "
+                        "percomp_ui.classical, real file bytes)", evaluation)
