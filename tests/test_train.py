@@ -27,8 +27,9 @@ def image_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def tiny_config(folder: Path, **overrides) -> TrainConfig:
+    # One thread: two OpenMP threads on two cores shared with a background trainer run ~50× slower here.
     values = dict(data=[str(folder)], val=str(folder), N=16, M=24, crop=64, batch=2, lr=1e-3,
-                  val_every=4, val_images=1, val_levels=[0, 7], log_every=2, threads=2, export_name="trained-tiny")
+                  val_every=4, val_images=1, val_levels=[0, 7], log_every=2, threads=1, export_name="trained-tiny")
     return TrainConfig(**(values | overrides))
 
 
@@ -82,3 +83,33 @@ def test_validation_exports_a_zoo_checkpoint_that_round_trips(image_folder: Path
     path = tmp_path / "img0.pcmp"
     path.write_bytes(encoded.data)
     assert np.array_equal(codec.decode(path.read_bytes()), codec.reconstruct(encoded))
+
+
+def test_levels_subset_trains_only_those_levels(image_folder: Path, tmp_path: Path) -> None:
+    trainer = Trainer(tmp_path / "run", tiny_config(image_folder, val=None, levels=[2, 5]))
+    drawn = trainer.draw_levels(400)
+    assert set(drawn.tolist()) == {2, 5}
+    before = trainer.model.y_gains.log_gain.detach().clone()
+    torch.manual_seed(1)
+    for _ in range(2):
+        trainer.train_step(torch.rand(2, 3, 64, 64))
+    changed = (trainer.model.y_gains.log_gain.detach() != before).any(dim=1)
+    assert changed[[2, 5]].any() and not changed[[0, 1, 3, 4, 6, 7]].any()
+    with pytest.raises(ValueError, match="levels"):
+        Trainer(tmp_path / "other", tiny_config(image_folder, levels=[8]))
+
+
+def test_lr_milestones_decay_the_learning_rate_and_survive_a_resume(image_folder: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    config = tiny_config(image_folder, val=None, log_every=1, lr=1e-3, lr_milestones=[2, 4], lr_gamma=0.5)
+    first = Trainer(run, config)
+    first.run(max_steps=3, progress=False)
+    assert first.optimizer.param_groups[0]["lr"] == pytest.approx(5e-4)  # set for step 3 (2 done)
+    resumed = Trainer(run)
+    assert resumed.config.lr_milestones == [2, 4]
+    assert resumed.optimizer.param_groups[0]["lr"] == pytest.approx(5e-4)
+    resumed.run(max_steps=2, progress=False)
+    assert resumed.optimizer.param_groups[0]["lr"] == pytest.approx(2.5e-4)
+    logged = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in logged] == [1, 2, 3, 4, 5]
+    assert [r["lr"] for r in logged] == pytest.approx([1e-3, 1e-3, 5e-4, 5e-4, 2.5e-4])  # lr of that step

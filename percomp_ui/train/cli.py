@@ -1,4 +1,8 @@
-"""``percomp train`` (resumable) and ``percomp export`` (a run's best weights → zoo checkpoint)."""
+"""``percomp train`` (resumable) and ``percomp export`` (a run's best weights → zoo checkpoint).
+
+Several processes: ``torchrun --nproc_per_node=K -m percomp_ui train RUN --data …`` (DDP; see
+``percomp_ui.train.trainer``). Every option given on the command line overrides the run's config.json.
+"""
 from __future__ import annotations
 
 import argparse
@@ -8,7 +12,11 @@ from pathlib import Path
 from ..errors import InputError
 
 TUNABLE: dict[str, type] = {"steps": int, "crop": int, "batch": int, "lr": float, "aux_lr": float, "clip": float,
-                            "val_every": int, "val_images": int, "threads": int, "seed": int}
+                            "val_every": int, "val_images": int, "log_every": int, "threads": int, "seed": int,
+                            "alpha": float, "beta": float, "gamma": float, "lr_gamma": float}
+LISTS = ("levels", "lr_milestones", "val_levels")
+CHOICES = {"lpips_net": ("alex", "vgg", "squeeze"), "device": ("auto", "cpu", "cuda"),
+           "amp": ("auto", "off", "bf16", "fp16")}
 
 
 def add_train_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -25,6 +33,14 @@ def add_train_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentP
     p.add_argument("--init-from", help="start a new run from this zoo checkpoint (e.g. base-vr)")
     for name, kind in TUNABLE.items():
         p.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind)
+    p.add_argument("--levels", type=int, nargs="+", help="train only these rate levels (e.g. 1 2 4 5)")
+    p.add_argument("--lr-milestones", dest="lr_milestones", type=int, nargs="+",
+                   help="steps at which the learning rate is multiplied by --lr-gamma")
+    p.add_argument("--val-levels", dest="val_levels", type=int, nargs="+")
+    for name, choices in CHOICES.items():
+        p.add_argument(f"--{name.replace('_', '-')}", dest=name, choices=choices)
+    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                   help="torch.compile the training forward")
     p.set_defaults(run=cmd_train)
 
     p = sub.add_parser("export", help="copy a run's best weights into a zoo folder", parents=[common])
@@ -36,7 +52,8 @@ def add_train_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentP
 def cmd_train(args: argparse.Namespace) -> int:
     from .trainer import TrainConfig, Trainer
 
-    overrides = {k: getattr(args, k) for k in (*TUNABLE, "N", "M", "export_name", "init_from") if getattr(args, k) is not None}
+    names = (*TUNABLE, *LISTS, *CHOICES, "compile", "N", "M", "export_name", "init_from")
+    overrides = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
     config_path = args.run_dir / "config.json"
     if config_path.exists():
         import json
@@ -52,11 +69,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     for folder in [*config.data, *([config.val] if config.val else [])]:
         if not Path(folder).is_dir():
             raise InputError(f"{folder}: no such folder")
+    from . import distributed
+
     try:
         trainer = Trainer(args.run_dir, config)
+        trainer.run(max_steps=args.max_steps, progress=not args.no_progress)
     except ValueError as error:
         raise InputError(str(error)) from None
-    trainer.run(max_steps=args.max_steps, progress=not args.no_progress)
+    finally:
+        distributed.cleanup()
     return 0
 
 

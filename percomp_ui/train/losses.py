@@ -1,14 +1,62 @@
 """Rate–distortion losses.
 
-Seed 000 eq. 1: L = R + λ·(α·MSE + β·(1 − MS-SSIM) + γ·LPIPS), α, β, γ = 1, 0.1, 0.1 in the paper.
-MSE is on pixels in [0, 1] (so λ = 128 … 2048 matches the paper's values); R is bits per pixel.
+Seed 000 eq. 1, per sample ``i`` (λ is per sample: one rate level is drawn for each):
+
+    L_i = R_i + λ_i·(α·MSE_i + β·(1 − MS-SSIM_i) + γ·LPIPS_i)
+
+α, β, γ = 1, 0.1, 0.1 in the paper; the BASE model trains with α = 1, β = γ = 0. MSE and MS-SSIM are on
+pixels in [0, 1] (so λ = 128 … 2048 matches the paper's values); R is bits per pixel. LPIPS gets its
+inputs mapped to [−1, 1].
+
+MS-SSIM on training crops
+-------------------------
+MS-SSIM (Wang et al. 2003) uses 5 scales with an 11-px Gaussian window, which needs a smallest side
+above (11 − 1)·2⁴ = 160 px, more than a 64 or 128 px crop has. :func:`ms_ssim_scales` keeps the number
+of scales the crop allows: the largest ``S ≤ 5`` with
+
+    min(H, W) > (win_size − 1)·2^(S − 1)
+
+(161 px and up → 5 scales, 81 … 160 → 4 (128 px crops), 41 … 80 → 3 (64 px crops), 21 … 40 → 2,
+20 px or less → 1). With 5 scales it is ``pytorch_msssim.ms_ssim`` itself (standard weights 0.0448,
+0.2856, 0.3001, 0.2363, 0.1333). With 2 … 4 scales the first ``S`` weights are kept and renormalised to
+sum 1, and the computation is ``ms_ssim``'s own loop over pytorch_msssim's per-scale SSIM
+(``ms_ssim`` refuses any image of 160 px or less whatever its ``weights``: its size check assumes 5
+scales). With 1 scale it falls back to single-scale SSIM (``pytorch_msssim.ssim``, clamped at 0 like
+the MS-SSIM factors; window shrunk to the image below 11 px). Values are per sample.
+
+LPIPS offline
+-------------
+``lpips.LPIPS`` ships its linear layers but takes its backbone (AlexNet or VGG16) from torchvision's
+ImageNet weights, which torchvision downloads into ``torch.hub.get_dir()/checkpoints`` the first
+time. Nothing can be downloaded here, so :func:`load_lpips` only looks for that file (e.g.
+``alexnet-owt-7be5be79.pth``; no network attempt at all) and loads it itself; when it is missing the γ
+term is dropped with one logged warning and a status string that the trainer records in the model
+card.
 """
 from __future__ import annotations
 
+import logging
 import math
+import os
+from pathlib import Path
+from typing import Callable
+from urllib.parse import urlparse
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
+
+log = logging.getLogger("percomp_ui.train")
+
+MS_SSIM_WEIGHTS: tuple[float, ...] = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+
+# LPIPS network name → (display name, torchvision weights enum, file torchvision downloads).
+LPIPS_BACKBONES: dict[str, tuple[str, str, str]] = {
+    "alex": ("AlexNet", "AlexNet_Weights", "alexnet-owt-7be5be79.pth"),
+    "vgg": ("VGG16", "VGG16_Weights", "vgg16-397923af.pth"),
+    "squeeze": ("SqueezeNet 1.1", "SqueezeNet1_1_Weights", "squeezenet1_1-b8a52dc0.pth"),
+}
+
+LpipsFn = Callable[[Tensor, Tensor], Tensor]
 
 
 def bits_per_pixel(likelihoods: dict[str, Tensor], num_pixels: int) -> Tensor:
@@ -21,11 +69,172 @@ def per_sample_mse(x_hat: Tensor, x: Tensor) -> Tensor:
     return (x_hat - x).pow(2).mean(dim=(1, 2, 3))
 
 
+# -- MS-SSIM --------------------------------------------------------------------------------------
+def ms_ssim_scales(height: int, width: int, win_size: int = 11) -> int:
+    """Number of MS-SSIM scales a H×W image allows: the largest S ≤ 5 with min side > (win−1)·2^(S−1).
+
+    1 means single-scale SSIM (:func:`ms_ssim_per_sample` falls back to it).
+    """
+    side = min(height, width)
+    scales = 1
+    while scales < len(MS_SSIM_WEIGHTS) and side > (win_size - 1) * 2 ** scales:
+        scales += 1
+    return scales
+
+
+def ms_ssim_weights(scales: int) -> list[float]:
+    """The standard MS-SSIM weights of the first ``scales`` scales, renormalised to sum 1."""
+    kept = MS_SSIM_WEIGHTS[:scales]
+    return [w / sum(kept) for w in kept]
+
+
+def ms_ssim_per_sample(x_hat: Tensor, x: Tensor, data_range: float = 1.0, win_size: int = 11,
+                       win_sigma: float = 1.5) -> Tensor:
+    """MS-SSIM per sample (B,), with as many scales as the image allows (see :func:`ms_ssim_scales`)."""
+    from pytorch_msssim import ms_ssim, ssim
+
+    x_hat, x = x_hat.float(), x.float()
+    scales = ms_ssim_scales(x.shape[-2], x.shape[-1], win_size)
+    if scales == len(MS_SSIM_WEIGHTS):
+        return ms_ssim(x_hat, x, data_range=data_range, size_average=False, win_size=win_size,
+                       win_sigma=win_sigma, weights=list(MS_SSIM_WEIGHTS))
+    if scales == 1:
+        side = min(x.shape[-2:])
+        win = min(win_size, side if side % 2 else side - 1)
+        return ssim(x_hat, x, data_range=data_range, size_average=False, win_size=max(win, 1),
+                    win_sigma=win_sigma, nonnegative_ssim=True)
+    return _ms_ssim(x_hat, x, ms_ssim_weights(scales), data_range, win_size, win_sigma)
+
+
+def _ms_ssim(x_hat: Tensor, x: Tensor, weights: list[float], data_range: float, win_size: int,
+             win_sigma: float) -> Tensor:
+    """pytorch_msssim.ms_ssim's computation for ``len(weights)`` scales, without its 5-scale size assert."""
+    from pytorch_msssim.ssim import _fspecial_gauss_1d, _ssim
+
+    win = _fspecial_gauss_1d(win_size, win_sigma).repeat([x.shape[1], 1, 1, 1])
+    w = x.new_tensor(weights)
+    mcs = []
+    for i in range(len(weights)):
+        ssim_per_channel, cs = _ssim(x_hat, x, data_range=data_range, win=win, size_average=False)
+        if i < len(weights) - 1:
+            mcs.append(torch.relu(cs))
+            padding = [s % 2 for s in x.shape[2:]]
+            x_hat = nn.functional.avg_pool2d(x_hat, kernel_size=2, padding=padding)
+            x = nn.functional.avg_pool2d(x, kernel_size=2, padding=padding)
+    stacked = torch.stack(mcs + [torch.relu(ssim_per_channel)], dim=0)  # (scale, batch, channel)
+    return torch.prod(stacked ** w.view(-1, 1, 1), dim=0).mean(1)
+
+
+# -- LPIPS ----------------------------------------------------------------------------------------
+def lpips_backbone_file(net: str = "alex") -> Path:
+    """Where torchvision keeps (and would download) the ImageNet weights LPIPS's backbone needs."""
+    if net not in LPIPS_BACKBONES:
+        raise ValueError(f"unknown LPIPS network {net!r} (one of {', '.join(LPIPS_BACKBONES)})")
+    _, enum_name, file_name = LPIPS_BACKBONES[net]
+    try:  # the file name torchvision itself uses (no network: only reads the enum's URL)
+        from torchvision import models
+
+        file_name = os.path.basename(urlparse(getattr(models, enum_name).IMAGENET1K_V1.url).path)
+    except (ImportError, AttributeError):
+        pass
+    return Path(torch.hub.get_dir()) / "checkpoints" / file_name
+
+
+def load_lpips(net: str = "alex", device: torch.device | str = "cpu", warn: bool = True
+               ) -> tuple[nn.Module | None, str]:
+    """(LPIPS module or None, status). Never downloads: without the backbone file the term is skipped.
+
+    As in :mod:`percomp_ui.metrics`, the backbone is built randomly initialised (``pnet_rand=True``:
+    torchvision fetches nothing), then its weights are copied in from the local file: torchvision's
+    ``features.<i>.…`` is LPIPS's ``net.slice<k>.<i>.…`` (a full torchvision checkpoint or a features-only
+    one both work). The linear layers come with the ``lpips`` package. The module is frozen (eval mode,
+    no gradients to its weights); gradients still flow to the images.
+    """
+    display = LPIPS_BACKBONES[net][0] if net in LPIPS_BACKBONES else net
+    path = lpips_backbone_file(net)
+    if not path.is_file():
+        reason, detail = f"{display} backbone weights not available offline", f"{path} does not exist"
+    else:
+        try:
+            module = _lpips_from_local_backbone(net, path)
+            reason = None
+        except Exception as error:  # a damaged or foreign file, a missing package
+            reason = f"{display} backbone could not be loaded from {path.name}"
+            detail = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+    if reason is not None:
+        if warn:
+            log.warning("LPIPS term skipped: %s (%s); the γ term is dropped from the loss", reason, detail)
+        return None, f"skipped: {reason}; γ term dropped"
+    module = module.eval().requires_grad_(False).to(device)
+    return module, f"used: lpips v0.1 net={net} ({display} backbone from {path.name})"
+
+
+def _lpips_from_local_backbone(net: str, path: Path) -> nn.Module:
+    import warnings
+
+    import lpips
+
+    with warnings.catch_warnings():  # torchvision's deprecation notes on lpips's ``pretrained=`` call
+        warnings.simplefilter("ignore", UserWarning)
+        module = lpips.LPIPS(net=net, version="0.1", pretrained=True, pnet_rand=True, verbose=False)
+    trunk = torch.load(path, map_location="cpu", weights_only=True)
+    state = module.state_dict()
+    for key in state:
+        if key.startswith("net.slice"):
+            state[key] = trunk["features." + key.split(".", 2)[2]]
+    module.load_state_dict(state)
+    return module
+
+
+def lpips_per_sample(lpips_fn: LpipsFn, x_hat: Tensor, x: Tensor) -> Tensor:
+    """LPIPS per sample (B,) for images in [0, 1] (mapped to the [−1, 1] LPIPS expects)."""
+    return lpips_fn(x_hat.float() * 2 - 1, x.float() * 2 - 1).reshape(x.shape[0], -1).mean(1)
+
+
+# -- eq. 1 ----------------------------------------------------------------------------------------
 def rate_distortion_loss(
-    x_hat: Tensor, x: Tensor, likelihoods: dict[str, Tensor], lambdas: Tensor, alpha: float = 1.0
+    x_hat: Tensor, x: Tensor, likelihoods: dict[str, Tensor], lambdas: Tensor, alpha: float = 1.0,
+    beta: float = 0.0, gamma: float = 0.0, lpips_fn: LpipsFn | None = None, reduce: bool = True,
 ) -> dict[str, Tensor]:
-    """Seed 000 eq. 1 with the MSE term (β = γ = 0 for the BASE model); λ per sample."""
-    bpp = bits_per_pixel(likelihoods, x.shape[-2] * x.shape[-1])
+    """Seed 000 eq. 1 with λ per sample: L = R + λ·(α·MSE + β·(1 − MS-SSIM) + γ·LPIPS).
+
+    Terms with a zero weight are not computed; γ > 0 without ``lpips_fn`` drops the LPIPS term (the
+    caller records why, see :func:`load_lpips`). Returns the loss and its parts, averaged over the batch
+    (``reduce=False``: per sample). Distortions are computed in float32 whatever the autocast state.
+    """
+    x_hat, x = x_hat.float(), x.float()
+    bpp = bits_per_pixel({k: v.float() for k, v in likelihoods.items()}, x.shape[-2] * x.shape[-1])
     mse = per_sample_mse(x_hat, x)
-    loss = bpp + lambdas * alpha * mse  # seed 000 eq. 1
-    return {"loss": loss.mean(), "bpp": bpp.mean(), "mse": mse.mean()}
+    distortion = alpha * mse
+    parts = {"bpp": bpp, "mse": mse}
+    if beta:
+        msssim = ms_ssim_per_sample(x_hat, x)
+        distortion = distortion + beta * (1 - msssim)
+        parts["ms_ssim"] = msssim
+    if gamma and lpips_fn is not None:
+        perceptual = lpips_per_sample(lpips_fn, x_hat, x)
+        distortion = distortion + gamma * perceptual
+        parts["lpips"] = perceptual
+    loss = bpp + lambdas.to(distortion) * distortion  # seed 000 eq. 1
+    result = {"loss": loss, **parts}
+    return {k: v.mean() for k, v in result.items()} if reduce else result
+
+
+def describe_loss(alpha: float, beta: float, gamma: float, lpips_status: str | None = None,
+                  lpips_net: str = "alex", levels: list[int] | None = None) -> str:
+    """The ``training.loss`` line of a model card: the weights actually used and the LPIPS outcome."""
+    used_gamma = gamma if gamma and lpips_status and lpips_status.startswith("used") else 0.0
+    if not beta and not used_gamma:
+        mse = "MSE" if alpha == 1 else f"{alpha:g}·MSE"
+        text = f"R + λ·{mse} (seed 000 eq. 1 with α={alpha:g}, β=γ=0)"
+    else:
+        terms = [f"{alpha:g}·MSE" if alpha else None, f"{beta:g}·(1 − MS-SSIM)" if beta else None,
+                 f"{used_gamma:g}·LPIPS({lpips_net})" if used_gamma else None]
+        text = (f"R + λ·({' + '.join(t for t in terms if t)}) "
+                f"(seed 000 eq. 1 with α={alpha:g}, β={beta:g}, γ={used_gamma:g})")
+    if gamma and not used_gamma:
+        text += f"; γ={gamma:g} asked for, LPIPS {lpips_status or 'not available'}"
+    text += ", one λ level drawn per sample"
+    if levels:
+        text += f" from levels {list(levels)}"
+    return text

@@ -7,9 +7,35 @@ A run folder holds everything needed to continue after a kill:
     RUN/log.jsonl      one line per logging interval (loss, bpp, mse, seconds per step)
     RUN/val.jsonl      one line per validation (per-level bpp/PSNR, objective) — the learning curve
     RUN/best/          the best validated weights exported as a zoo checkpoint (safetensors + card)
+
+Loss: seed 000 eq. 1 with weights ``alpha``, ``beta``, ``gamma`` (BASE: 1, 0, 0; seed-000 fine-tunes: 1,
+0.1, 0.1, usually with ``levels`` restricted to the λ levels being fine-tuned and ``init_from``). The
+learning rate is ``lr`` × ``lr_gamma`` ^ (number of ``lr_milestones`` ≤ step), a function of the step
+alone, so state.pt needs no scheduler state.
+
+Devices and processes. ``device`` "auto" trains on CUDA when there is one. Under ``torchrun
+--nproc_per_node=K -m percomp_ui train RUN …`` (WORLD_SIZE > 1) every process builds the same model,
+loads the same state.pt (``map_location`` = its own device), joins the process group (NCCL on CUDA,
+Gloo on CPU) and trains a DistributedDataParallel copy on its own crops (crop sampler and level draws
+seeded per rank; rank 0 keeps the seeds of a one-process run). Each process takes ``batch`` crops, so
+the global batch is K × ``batch``. Only rank 0 writes config.json, log.jsonl, val.jsonl, state.pt and
+exports, and only rank 0 validates; every rank counts the same steps. The entropy bottleneck's
+``quantiles`` belong to the aux optimizer, so DDP is told to ignore them (their gradients come from
+the aux loss, computed on the underlying module, and are averaged across ranks by hand); every other
+parameter gets a gradient from the main loss, so ``find_unused_parameters`` stays off. Buffers are not
+synchronised on forward (none changes during training; rank 0 alone refreshes the CDF tables when it
+exports).
+
+Mixed precision (``amp`` "auto": on CUDA only; bfloat16 where supported, else float16 with a
+GradScaler). The analysis and synthesis transforms run under autocast; the latent codec (hyperprior
+transforms, entropy bottleneck, Gaussian conditional) runs with autocast off on a float32 ``y``, so the
+likelihoods, hence the rate term, stay float32; the distortion terms are computed in float32 too.
+The GradScaler's state is not saved (it recalibrates within a few steps after a resume).
 """
 from __future__ import annotations
 
+import copy
+import inspect
 import json
 import math
 import os
@@ -19,12 +45,18 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from ..nn.hyperprior import DEFAULT_LAMBDAS, GainedMeanScaleHyperprior, HyperpriorConfig
 from ..zoo import load_model, save_checkpoint
+from . import distributed
 from .data import CropSampler, load_validation
-from .losses import bits_per_pixel, per_sample_mse, rate_distortion_loss
+from .losses import (LPIPS_BACKBONES, bits_per_pixel, describe_loss, load_lpips, per_sample_mse,
+                     rate_distortion_loss)
+
+AMP_MODES = ("auto", "off", "bf16", "fp16")
+DEVICES = ("auto", "cpu", "cuda")
+RANK_SEED_STRIDE = 1_000_003  # rank r draws crops and levels from seed + r·stride (rank 0: as one process)
 
 
 @dataclass
@@ -35,7 +67,7 @@ class TrainConfig:
     M: int = 192
     lambdas: list[float] = field(default_factory=lambda: list(DEFAULT_LAMBDAS))
     crop: int = 128
-    batch: int = 8
+    batch: int = 8  # per process
     lr: float = 5e-4
     aux_lr: float = 1e-3
     clip: float = 1.0
@@ -45,14 +77,51 @@ class TrainConfig:
     val_levels: list[int] = field(default_factory=lambda: [1, 3, 5, 7])
     save_every_s: float = 300.0
     log_every: int = 50
-    threads: int = 0  # 0 = torch default
+    threads: int = 0  # 0 = torch default; shared out between the processes of a CPU torchrun job
     seed: int = 0
     export_name: str = "base-vr"
     init_from: str | None = None  # a zoo checkpoint to start a new run from (its steps carry over)
+    # seed 000 eq. 1: L = R + λ·(α·MSE + β·(1 − MS-SSIM) + γ·LPIPS)
+    alpha: float = 1.0
+    beta: float = 0.0
+    gamma: float = 0.0
+    lpips_net: str = "alex"  # "alex" or "vgg" (needs torchvision's ImageNet weights on disk)
+    levels: list[int] | None = None  # rate levels to train (None: all); e.g. [1, 2, 4, 5] for seed 000 λs
+    lr_milestones: list[int] = field(default_factory=list)  # steps at which lr is multiplied by lr_gamma
+    lr_gamma: float = 0.1
+    compile: bool = False  # torch.compile the training forward
+    device: str = "auto"  # "auto" (CUDA when available), "cpu" or "cuda"
+    amp: str = "auto"  # "auto" (CUDA only), "off", "bf16", "fp16"
 
 
 def psnr(mse: float) -> float:
     return 10 * math.log10(1.0 / max(mse, 1e-12))
+
+
+class TrainingForward(nn.Module):
+    """``model.forward`` for training, with the latent codec kept in float32 under autocast.
+
+    Without mixed precision it is exactly ``model(x, levels)``. It is the module DDP wraps (and
+    ``torch.compile`` compiles); checkpoints always hold the bare model's state dict.
+    """
+
+    def __init__(self, model: GainedMeanScaleHyperprior, device_type: str, amp_dtype: torch.dtype | None) -> None:
+        super().__init__()
+        self.codec = model
+        self.device_type = device_type
+        self.amp_dtype = amp_dtype
+
+    def forward(self, x: Tensor, levels: Tensor) -> dict[str, Any]:
+        if self.amp_dtype is None:
+            return self.codec(x, levels)
+        m = self.codec
+        with torch.autocast(self.device_type, dtype=self.amp_dtype):
+            y = m.g_a(x)
+        with torch.autocast(self.device_type, enabled=False):  # likelihoods (the rate) in float32
+            out = m.latent_codec(y.float(), m.gains_for_levels(levels))
+        with torch.autocast(self.device_type, dtype=self.amp_dtype):
+            x_hat = m.g_s(out["y_hat"])
+        return {"x_hat": x_hat.float(), "likelihoods": out["likelihoods"], "y": y}
 
 
 class Trainer:
@@ -67,17 +136,27 @@ class Trainer:
             raise FileNotFoundError(f"{self.run_dir} holds no run and no config was given")
         else:
             self.config = config
-        config_path.write_text(json.dumps(asdict(self.config), indent=2) + "\n")
         c = self.config
+        _check_config(c)
+        use_cuda = c.device == "cuda" or (c.device == "auto" and torch.cuda.is_available())
+        self.dist = distributed.setup(use_cuda)
+        self.device = torch.device("cuda", self.dist.local_rank if self.dist.enabled else torch.cuda.current_device()) \
+            if use_cuda else torch.device("cpu")
+        if self.dist.is_main:
+            _write_json(config_path, asdict(c))
         if c.threads:
-            torch.set_num_threads(c.threads)
+            shared = self.dist.world_size if self.device.type == "cpu" else 1
+            torch.set_num_threads(max(1, c.threads // shared))
         torch.manual_seed(c.seed)
         self.model = GainedMeanScaleHyperprior(HyperpriorConfig(N=c.N, M=c.M, lambdas=tuple(c.lambdas)))
+        self.model.to(self.device)
         self.model.train()
         aux = {n for n, _ in self.model.named_parameters() if n.endswith(".quantiles")}
         params = dict(self.model.named_parameters())
-        self.optimizer = torch.optim.Adam([params[n] for n in params if n not in aux], lr=c.lr)
-        self.aux_optimizer = torch.optim.Adam([params[n] for n in aux], lr=c.aux_lr)
+        self._main_params = [params[n] for n in params if n not in aux]
+        self._aux_params = [params[n] for n in params if n in aux]
+        self.optimizer = torch.optim.Adam(self._main_params, lr=c.lr)
+        self.aux_optimizer = torch.optim.Adam(self._aux_params, lr=c.aux_lr)
         self.step = 0
         self.best = math.inf
         self.wall_s = 0.0
@@ -85,6 +164,37 @@ class Trainer:
             self._load_state()
         elif c.init_from:
             self._init_from_checkpoint(c.init_from)
+        self._set_lr()
+        if self.dist.rank:  # other crops, levels and quantization noise than rank 0
+            torch.manual_seed(c.seed + RANK_SEED_STRIDE * self.dist.rank)
+        self._lambdas = torch.tensor(c.lambdas)
+        self.lpips, self.lpips_status = None, "not used (γ=0)"
+        if c.gamma:
+            self.lpips, self.lpips_status = load_lpips(c.lpips_net, self.device, warn=self.dist.is_main)
+        self.amp_dtype = _amp_dtype(c.amp, self.device)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
+        self.net: nn.Module = self._training_module()
+
+    def _training_module(self) -> nn.Module:
+        net: nn.Module = TrainingForward(self.model, self.device.type, self.amp_dtype)
+        if self.dist.enabled:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            ignore = [n for n, _ in net.named_parameters() if n.endswith(".quantiles")]
+            setter = getattr(DDP, "_set_params_and_buffers_to_ignore_for_model", None)
+            if setter is not None:
+                setter(net, ignore)
+            else:  # pragma: no cover - older torch
+                net._ddp_params_and_buffers_to_ignore = ignore
+            distributed.broadcast_parameters(self.dist, self._aux_params)
+            buffers = ({"forward_sync_buffers": False}
+                       if "forward_sync_buffers" in inspect.signature(DDP.__init__).parameters
+                       else {"broadcast_buffers": False})
+            net = DDP(net, device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                      find_unused_parameters=False, **buffers)
+        if self.config.compile:
+            net = torch.compile(net)
+        return net
 
     # -- state ----------------------------------------------------------------------------------
     @property
@@ -101,15 +211,17 @@ class Trainer:
         self.wall_s = float(card.get("training", {}).get("wall_time_s", 0.0))
 
     def _load_state(self) -> None:
-        state = torch.load(self.state_path, map_location="cpu", weights_only=True)
+        state = torch.load(self.state_path, map_location=self.device, weights_only=True)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.aux_optimizer.load_state_dict(state["aux_optimizer"])
-        for group in self.optimizer.param_groups:
-            group["lr"] = self.config.lr
-        self.step, self.best, self.wall_s = state["step"], state["best"], state["wall_s"]
+        for group in self.aux_optimizer.param_groups:
+            group["lr"] = self.config.aux_lr
+        self.step, self.best, self.wall_s = int(state["step"]), float(state["best"]), float(state["wall_s"])
 
     def save_state(self) -> None:
+        if not self.dist.is_main:
+            return
         state = {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -123,22 +235,49 @@ class Trainer:
         os.replace(tmp, self.state_path)
 
     def _append(self, name: str, record: dict[str, Any]) -> None:
+        if not self.dist.is_main:
+            return
         with open(self.run_dir / name, "a") as f:
             f.write(json.dumps(record) + "\n")
 
+    # -- schedule -------------------------------------------------------------------------------
+    def lr_at(self, step: int) -> float:
+        """lr for the update that follows ``step`` finished steps (MultiStepLR's rule)."""
+        c = self.config
+        return c.lr * c.lr_gamma ** sum(1 for m in c.lr_milestones if step >= m)
+
+    def _set_lr(self) -> None:
+        lr = self.lr_at(self.step)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+    def draw_levels(self, count: int) -> Tensor:
+        """One rate level per sample, uniformly from ``levels`` (default: every level)."""
+        if self.config.levels:
+            allowed = torch.tensor(self.config.levels)
+            return allowed[torch.randint(len(allowed), (count,))]
+        return torch.randint(len(self.config.lambdas), (count,))
+
     # -- one step -------------------------------------------------------------------------------
     def train_step(self, x: Tensor) -> dict[str, float]:
-        lambdas = torch.tensor(self.config.lambdas)
-        levels = torch.randint(len(lambdas), (x.shape[0],))
-        out = self.model(x, levels)
-        losses = rate_distortion_loss(out["x_hat"], x, out["likelihoods"], lambdas[levels])
+        c = self.config
+        x = x.to(self.device, non_blocking=True)
+        levels = self.draw_levels(x.shape[0])
+        lambdas = self._lambdas[levels].to(self.device)
+        out = self.net(x, levels.to(self.device))
+        losses = rate_distortion_loss(out["x_hat"], x, out["likelihoods"], lambdas,
+                                      c.alpha, c.beta, c.gamma, self.lpips)
         self.optimizer.zero_grad(set_to_none=True)
-        losses["loss"].backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip)
-        self.optimizer.step()
-        aux_loss = self.model.aux_loss()
+        self.scaler.scale(losses["loss"]).backward()
+        self.scaler.unscale_(self.optimizer)
+        torch.nn.utils.clip_grad_norm_(self._main_params, c.clip)
+        self._set_lr()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        aux_loss = self.model.aux_loss()  # on the bare model: the quantiles are outside DDP
         self.aux_optimizer.zero_grad(set_to_none=True)
         aux_loss.backward()
+        distributed.average_gradients(self.dist, self._aux_params)
         self.aux_optimizer.step()
         self.step += 1
         return {k: float(v.detach()) for k, v in losses.items()} | {"aux": float(aux_loss.detach())}
@@ -153,7 +292,8 @@ class Trainer:
         for level in self.config.val_levels:
             bpp = mse = 0.0
             for x in images:
-                out = self.model(x, torch.tensor([level]))
+                x = x.to(self.device)
+                out = self.model(x, torch.tensor([level], device=self.device))
                 bpp += float(bits_per_pixel(out["likelihoods"], x.shape[-2] * x.shape[-1]))
                 mse += float(per_sample_mse(out["x_hat"].clamp(0, 1), x))
             bpp, mse = bpp / len(images), mse / len(images)
@@ -162,35 +302,53 @@ class Trainer:
         self.model.train()
         return {"levels": per_level, "objective": objective / len(self.config.val_levels)}
 
+    def loss_description(self) -> str:
+        c = self.config
+        return describe_loss(c.alpha, c.beta, c.gamma, self.lpips_status if c.gamma else None, c.lpips_net, c.levels)
+
+    def _device_name(self) -> str:
+        name = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu"
+        return f"{self.dist.world_size}× {name} (DDP)" if self.dist.enabled else name
+
     def export(self, directory: Path, validation: dict[str, Any] | None) -> dict[str, Any]:
-        self.model.eval()
-        self.model.update(force=True)
+        c = self.config
+        # The live model when it is on the CPU (as always); a CPU copy otherwise.
+        model = self.model if self.device.type == "cpu" else copy.deepcopy(self.model).cpu()
+        model.eval()
+        model.update(force=True)
+        perceptual = c.beta or (c.gamma and self.lpips is not None)
         card = {
-            "description": "BASE variable-rate mean-scale hyperprior with gain units (MSE)",
+            "description": "BASE variable-rate mean-scale hyperprior with gain units "
+                           + ("(seed 000 eq. 1, perceptual terms)" if perceptual else "(MSE)"),
             "training": {
-                "data": self.config.data,
+                "data": c.data,
                 "steps": self.step,
                 "wall_time_s": round(self.wall_s),
-                "device": "cpu" if not torch.cuda.is_available() else torch.cuda.get_device_name(),
-                "recipe": {k: v for k, v in asdict(self.config).items()
+                "device": self._device_name(),
+                "recipe": {k: v for k, v in asdict(c).items()
                            if k not in ("data", "val", "export_name", "N", "M", "lambdas")},
-                "loss": "R + λ·MSE (seed 000 eq. 1 with α=1, β=γ=0), one λ level drawn per sample",
+                "loss": self.loss_description(),
+                "lpips": self.lpips_status,
             },
             "validation": validation,
         }
-        result = save_checkpoint(self.model, self.config.export_name, card, directory)
+        result = save_checkpoint(model, c.export_name, card, directory)
         self.model.train()
         return result
 
     # -- the loop -------------------------------------------------------------------------------
     def run(self, max_steps: int | None = None, progress: bool = True) -> None:
         c = self.config
-        sampler = CropSampler([Path(d) for d in c.data], c.crop, seed=c.seed + self.step)
-        val_images = load_validation(Path(c.val), c.val_images) if c.val else []
+        main = self.dist.is_main
+        seed = c.seed + self.step + RANK_SEED_STRIDE * self.dist.rank
+        sampler = CropSampler([Path(d) for d in c.data], c.crop, seed=seed)
+        if not len(sampler):
+            raise ValueError(f"no training image of at least {c.crop}×{c.crop} px in {', '.join(c.data)}")
+        val_images = load_validation(Path(c.val), c.val_images) if c.val and main else []
         target = c.steps if max_steps is None else min(c.steps, self.step + max_steps)
         last_save = time.monotonic()
         window: list[dict[str, float]] = []
-        bar = _progress(progress, self.step, target)
+        bar = _progress(progress and main, self.step, target)
         while self.step < target:
             t0 = time.monotonic()
             window.append(self.train_step(sampler.batch(c.batch)))
@@ -198,6 +356,9 @@ class Trainer:
             bar.update(1)
             if self.step % c.log_every == 0:
                 record = {k: sum(r[k] for r in window) / len(window) for k in window[0]}
+                record = distributed.mean_over_ranks(self.dist, record, self.device)
+                if c.lr_milestones:
+                    record["lr"] = self.lr_at(self.step - 1)  # of the last step
                 self._append("log.jsonl", {"step": self.step, "wall_s": round(self.wall_s, 1), **record})
                 bar.set_postfix(loss=f"{record['loss']:.3f}", bpp=f"{record['bpp']:.3f}")
                 window.clear()
@@ -214,6 +375,45 @@ class Trainer:
                 last_save = time.monotonic()
         self.save_state()
         bar.close()
+        distributed.barrier(self.dist)
+
+
+def _check_config(c: TrainConfig) -> None:
+    """Reject settings that cannot work before anything is built (ValueError → one CLI line)."""
+    if c.levels is not None:
+        bad = [level for level in c.levels if not 0 <= level < len(c.lambdas)]
+        if not c.levels or bad:
+            raise ValueError(f"levels {c.levels} must be rate levels 0 … {len(c.lambdas) - 1}")
+    if min(c.alpha, c.beta, c.gamma) < 0 or not (c.alpha or c.beta or c.gamma):
+        raise ValueError("alpha, beta, gamma must be ≥ 0 and not all 0")
+    if c.lpips_net not in LPIPS_BACKBONES:
+        raise ValueError(f"lpips_net {c.lpips_net!r}: one of {', '.join(LPIPS_BACKBONES)}")
+    if any(m < 0 for m in c.lr_milestones) or c.lr_gamma <= 0:
+        raise ValueError("lr_milestones must be steps ≥ 0 and lr_gamma > 0")
+    if c.device not in DEVICES:
+        raise ValueError(f"device {c.device!r}: one of {', '.join(DEVICES)}")
+    if c.device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device cuda: no CUDA device is available")
+    if c.amp not in AMP_MODES:
+        raise ValueError(f"amp {c.amp!r}: one of {', '.join(AMP_MODES)}")
+
+
+def _amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
+    """Autocast dtype, or None for float32 training. "auto": bfloat16 (else float16) on CUDA only."""
+    if mode == "off" or (mode == "auto" and device.type != "cuda"):
+        return None
+    if mode == "fp16":
+        return torch.float16
+    if mode == "bf16" or device.type != "cuda" or torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float16
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    """Atomic, so that other processes of a torchrun job never read half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
 
 
 def _merge_runtime_options(saved: TrainConfig, given: TrainConfig | None) -> TrainConfig:
