@@ -7,32 +7,23 @@
   and viewed at FLIP's default 67 pixels per degree (a 0.7 m wide 4K monitor seen from 0.7 m).
   0 = identical, 1 = maximal difference; lower is better.
 * :func:`lpips_distance`: LPIPS v0.1 with the AlexNet trunk (the ``lpips`` package); lower is better.
-  Its linear layers ship inside the package, but the AlexNet trunk is torchvision's ImageNet weights,
-  which torchvision downloads on first use. This module never downloads: it loads the trunk only from
-  torch's hub cache (:func:`alexnet_weights_path`) and otherwise returns None, after logging one
-  warning per process. Put ``alexnet-owt-7be5be79.pth`` in ``$TORCH_HOME/hub/checkpoints/`` (by
-  default ``~/.cache/torch/hub/checkpoints/``) to enable it.
+  The trunk is loaded only from a local file (:mod:`percomp_ui.lpips_offline`, never a download);
+  without it the value is None, after one logged warning per process.
 """
 from __future__ import annotations
 
-import logging
 import math
-import warnings
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-log = logging.getLogger(__name__)
+from .lpips_offline import load_lpips
 
 MS_SSIM_MIN_SIDE = 161  # five-scale MS-SSIM with an 11-px window needs ≥ 161 px per side
 LPIPS_MIN_SIDE = 31  # AlexNet's conv/pool stack up to relu5 needs ≥ 31 px per side
 FLIP_PARAMETERS: dict[str, Any] = {}  # FLIP defaults: 67 pixels per degree, sRGB LDR input
-ALEXNET_WEIGHTS_FILE = "alexnet-owt-7be5be79.pth"  # torchvision AlexNet_Weights.IMAGENET1K_V1
-LPIPS_UNAVAILABLE = ("LPIPS skipped: AlexNet backbone weights are not available offline "
-                     "(torchvision would download them); expected {path}")
 
 
 def _check_pair(a: np.ndarray, b: np.ndarray) -> None:
@@ -83,52 +74,23 @@ def flip(a: np.ndarray, b: np.ndarray) -> float:
     return _flip(a, b)[1]
 
 
-def alexnet_weights_path() -> Path:
-    """Where torchvision caches the AlexNet ImageNet weights (``torch.hub.get_dir()/checkpoints``)."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / ALEXNET_WEIGHTS_FILE
-
-
-@lru_cache(maxsize=4)
-def _lpips_model(weights: str) -> torch.nn.Module | None:
-    """LPIPS-Alex with its trunk loaded from the local file ``weights``; None (one warning) if absent.
-
-    The trunk is built randomly initialised (``pnet_rand=True``: torchvision downloads nothing), then
-    the cached ImageNet weights are copied in: torchvision's ``features.<i>`` is LPIPS's
-    ``net.slice<k>.<i>``. The package's own linear layers are loaded by ``lpips`` (``pretrained=True``).
-    """
-    path = Path(weights)
-    if not path.is_file():
-        log.warning(LPIPS_UNAVAILABLE.format(path=path))
-        return None
-    try:
-        import lpips
-
-        with warnings.catch_warnings():  # torchvision's deprecation notes on lpips's ``pretrained=`` call
-            warnings.simplefilter("ignore", UserWarning)
-            model = lpips.LPIPS(net="alex", version="0.1", pretrained=True, pnet_rand=True, verbose=False)
-        trunk = torch.load(path, map_location="cpu", weights_only=True)
-        state = model.state_dict()
-        for key in state:
-            if key.startswith("net.slice"):
-                _, _, index, param = key.split(".")
-                state[key] = trunk[f"features.{index}.{param}"]
-        model.load_state_dict(state)
-    except Exception as error:  # noqa: BLE001 - an unreadable or foreign file: skip LPIPS, say why
-        log.warning(f"LPIPS skipped: cannot load the AlexNet backbone from {path}: {type(error).__name__}: {error}")
-        return None
-    return model.eval()
+@lru_cache(maxsize=1)
+def _lpips_model() -> torch.nn.Module | None:
+    """LPIPS v0.1 with its AlexNet backbone from the local torch hub cache; None (one warning) otherwise."""
+    module, _ = load_lpips("alex")
+    return module
 
 
 def lpips_available() -> bool:
     """Whether :func:`lpips_distance` can run here (warns once, the first time it cannot)."""
-    return _lpips_model(str(alexnet_weights_path())) is not None
+    return _lpips_model() is not None
 
 
 def lpips_distance(a: np.ndarray, b: np.ndarray) -> float | None:
     """LPIPS (v0.1, AlexNet) between ``a`` and ``b``; None when the AlexNet weights are not cached
     locally (one warning, never a download) or the images are under :data:`LPIPS_MIN_SIDE` px a side."""
     _check_pair(a, b)
-    model = _lpips_model(str(alexnet_weights_path()))
+    model = _lpips_model()
     if model is None or min(a.shape[:2]) < LPIPS_MIN_SIDE:
         return None
     to_tensor = lambda im: torch.from_numpy(im).permute(2, 0, 1)[None].float() / 127.5 - 1  # noqa: E731

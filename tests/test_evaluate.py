@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from percomp_ui import metrics
+from percomp_ui.lpips_offline import lpips_backbone_file
 from percomp_ui.classical import get_codec
 from percomp_ui.errors import InputError
 from percomp_ui.evaluate import (
@@ -26,7 +27,7 @@ from conftest import make_image, save_png
 
 # The keys of CompressAI's eval_model results (and of every anchor in ../shared/anchors/kodak).
 COMPRESSAI_KEYS = {"psnr-rgb", "ms-ssim-rgb", "bpp", "encoding_time", "decoding_time"}
-LPIPS_WARNING = "LPIPS skipped: AlexNet backbone weights are not available offline (torchvision would download them)"
+LPIPS_WARNING = "LPIPS skipped: AlexNet backbone weights not available offline"
 
 
 @pytest.fixture(autouse=True)
@@ -100,7 +101,7 @@ def test_ms_ssim_needs_161_pixels():
 
 def test_lpips_without_weights_is_none_with_one_warning(caplog, no_network, offline_lpips):
     image = make_image(40, 48, seed=4)
-    with caplog.at_level(logging.WARNING, logger="percomp_ui.metrics"):
+    with caplog.at_level(logging.WARNING, logger="percomp_ui"):
         assert metrics.lpips_distance(image, image) is None
         assert metrics.lpips_distance(image, 255 - image) is None
         assert not metrics.lpips_available()
@@ -116,7 +117,7 @@ def test_lpips_with_local_weights_runs_offline(no_network, offline_lpips):
 
     torch.manual_seed(0)
     features = {k: v for k, v in alexnet(weights=None).state_dict().items() if k.startswith("features.")}
-    path = metrics.alexnet_weights_path()
+    path = lpips_backbone_file("alex")
     assert path.is_relative_to(offline_lpips)
     path.parent.mkdir(parents=True)
     torch.save(features, path)
@@ -128,7 +129,7 @@ def test_lpips_with_local_weights_runs_offline(no_network, offline_lpips):
 
 # -- classical evaluation ------------------------------------------------------------------------
 def test_classical_eval_has_compressai_schema(folder, caplog):
-    with caplog.at_level(logging.WARNING, logger="percomp_ui.metrics"):
+    with caplog.at_level(logging.WARNING, logger="percomp_ui"):
         evaluation = evaluate_classical("jpeg", folder, qualities=[20, 80])
     result = classical_results_json(evaluation, folder.name)
     assert json.loads(json.dumps(result)) == result

@@ -98,7 +98,7 @@ def test_lambda_is_per_sample() -> None:
 
 def test_gamma_without_backbone_weights_is_skipped_with_one_warning(
         no_hub_weights: Path, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="percomp_ui.train"):
+    with caplog.at_level(logging.WARNING, logger="percomp_ui"):
         module, status = load_lpips("alex")
     assert module is None and status == SKIPPED
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
