@@ -1,8 +1,9 @@
 """percomp demo on the shipped checkpoint and the sample images in ``assets/``.
 
 Until the Gradio workbench lands (issue: "The Gradio workbench"), this runs the real codec path a
-user would: each sample is compressed to a ``.pcmp`` file at several target bit rates, decoded back
-from the file, and measured; reconstructions and streams are written to ``demo-output/``.
+user would: each sample is compressed to a ``.pcmp`` file at several target bit rates (0.2 / 0.35 /
+0.6 bpp by default), decoded back from the file, and measured; reconstructions and streams are
+written to ``demo-output/``.
 
     .venv/bin/python app.py [--model base-vr] [--bpp 0.1 0.25 0.5] [--out demo-output]
 """
@@ -53,7 +54,7 @@ def run_demo(model: str, targets: list[float], out_dir: Path) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description="percomp codec demo on the sample images")
     parser.add_argument("--model", default="base-vr")
-    parser.add_argument("--bpp", type=float, nargs="+", default=[0.1, 0.25, 0.5])
+    parser.add_argument("--bpp", type=float, nargs="+", default=[0.2, 0.35, 0.6])
     parser.add_argument("--out", type=Path, default=ROOT / "demo-output")
     args = parser.parse_args()
     try:

@@ -268,11 +268,11 @@ def _eval_model(args: argparse.Namespace) -> int:
         _check_rate(codec, rate, "--rates")
     evaluation = evaluate_folder(codec, args.folder, rates)
     result = results_json(model, f"percomp {model} on {args.folder.name} (real .pcmp bytes)", evaluation)
+    if args.update_card:  # the card keeps the means; per-image rows stay in the results file
+        update_card(model, {f"results_{args.folder.name}": dict(result)}, args.zoo)
     if args.per_image:
         result["per_image"] = evaluation["per_image"]
     atomic_write(args.out, (json.dumps(result, indent=2) + "\n").encode())
-    if args.update_card:
-        update_card(model, {f"results_{args.folder.name}": result}, args.zoo)
     for row, rate in zip(evaluation["mean"], rates):
         print(f"rate {rate:5.2f}  {_metrics_line(row)}")
     return 0
