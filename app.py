@@ -10,23 +10,17 @@ written to ``demo-output/``.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 
-import numpy as np
 
 from percomp_ui.codec import LearnedCodec
 from percomp_ui.errors import PercompError
 from percomp_ui.fileio import atomic_write
 from percomp_ui.images import load_image, save_png
+from percomp_ui.metrics import psnr_rgb
 
 ROOT = Path(__file__).resolve().parent
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return math.inf if mse == 0 else 10 * math.log10(255.0**2 / mse)
 
 
 def run_demo(model: str, targets: list[float], out_dir: Path) -> None:
@@ -47,7 +41,7 @@ def run_demo(model: str, targets: list[float], out_dir: Path) -> None:
             atomic_write(out_dir / f"{stem}.pcmp", encoded.data)
             decoded = codec.decode((out_dir / f"{stem}.pcmp").read_bytes())
             save_png(decoded, out_dir / f"{stem}.png")
-            print(f"{path.name:14}{target:8g}{len(encoded.data):8d}{encoded.bpp:8.3f}{psnr(image.rgb, decoded):9.2f}")
+            print(f"{path.name:14}{target:8g}{len(encoded.data):8d}{encoded.bpp:8.3f}{psnr_rgb(image.rgb, decoded):9.2f}")
     print(f"streams and reconstructions in {out_dir}")
 
 

@@ -24,7 +24,7 @@ import torch
 from compressai.models import MeanScaleHyperprior
 
 from percomp_ui.codec import LearnedCodec, native_bfloat16
-from percomp_ui.evaluate import psnr_rgb
+from percomp_ui.metrics import psnr_rgb
 from percomp_ui.images import load_image, rgb_to_tensor, tensor_to_rgb
 from percomp_ui.nn.hyperprior import GainedMeanScaleHyperprior
 from percomp_ui.zoo import default_checkpoint_dir, load_model

@@ -258,21 +258,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def _eval_model(args: argparse.Namespace) -> int:
     from .codec import LearnedCodec
     from .evaluate import evaluate_folder, results_json
-    from .fileio import atomic_write
     from .zoo import update_card
 
     model = args.model or DEFAULT_MODEL
-    codec = LearnedCodec.from_zoo(model, args.zoo, args.device, _max_pixels(args))
+    codec = LearnedCodec.from_zoo(model, args.zoo, args.device, _max_pixels(args), args.precision)
     rates = args.rates if args.rates else [float(level) for level in range(codec.model.num_levels)]
     for rate in rates:
         _check_rate(codec, rate, "--rates")
     evaluation = evaluate_folder(codec, args.folder, rates)
     result = results_json(model, f"percomp {model} on {args.folder.name} (real .pcmp bytes)", evaluation)
     if args.update_card:  # the card keeps the means; per-image rows stay in the results file
-        update_card(model, {f"results_{args.folder.name}": dict(result)}, args.zoo)
-    if args.per_image:
-        result["per_image"] = evaluation["per_image"]
-    atomic_write(args.out, (json.dumps(result, indent=2) + "\n").encode())
+        update_card(model, {f"results_{args.folder.name}": result}, args.zoo)
+    _write_results(args, result, evaluation)
     for row, rate in zip(evaluation["mean"], rates):
         print(f"rate {rate:5.2f}  {_metrics_line(row)}")
     return 0
@@ -280,7 +277,6 @@ def _eval_model(args: argparse.Namespace) -> int:
 
 def _eval_classical(args: argparse.Namespace) -> int:
     from .evaluate import classical_results_json, evaluate_classical
-    from .fileio import atomic_write
 
     for option, value in (("--rates", args.rates), ("--update-card", args.update_card or None)):
         if value is not None:
@@ -289,13 +285,20 @@ def _eval_classical(args: argparse.Namespace) -> int:
         raise InputError("use --qualities or --bpp-targets, not both")
     evaluation = evaluate_classical(args.codec, args.folder, args.qualities, args.bpp_targets, _max_pixels(args))
     result = classical_results_json(evaluation, args.folder.name)
-    if args.per_image:
-        result["per_image"] = evaluation["per_image"]
-    atomic_write(args.out, (json.dumps(result, indent=2) + "\n").encode())
+    _write_results(args, result, evaluation)
     label = "quality" if evaluation["mode"] == "quality" else "target"
     for row, point in zip(evaluation["mean"], evaluation["points"]):
         print(f"{label} {point:<5g}  {_metrics_line(row)}")
     return 0
+
+
+def _write_results(args: argparse.Namespace, result: dict, evaluation: dict) -> None:
+    """The results JSON at ``--out`` (atomically), with per-image rows when ``--per-image``."""
+    from .fileio import atomic_write
+
+    if args.per_image:
+        result = {**result, "per_image": evaluation["per_image"]}
+    atomic_write(args.out, (json.dumps(result, indent=2) + "\n").encode())
 
 
 def _metrics_line(row: dict) -> str:

@@ -30,7 +30,7 @@ import numpy as np
 
 from .errors import InputError
 from .images import list_images, load_image
-from .metrics import MS_SSIM_MIN_SIDE, flip, lpips_distance, ms_ssim_rgb, psnr_rgb  # noqa: F401 (re-exported)
+from .metrics import flip, lpips_distance, ms_ssim_rgb, psnr_rgb
 
 if TYPE_CHECKING:
     from .classical import ClassicalCodec

@@ -21,7 +21,7 @@ from percomp_ui.classical import (
     quality_sweep, unavailable_reasons,
 )
 from percomp_ui.errors import InputError
-from percomp_ui.evaluate import psnr_rgb
+from percomp_ui.metrics import psnr_rgb
 
 AVAILABLE = sorted(available_codecs())
 TARGETS = (0.5, 1.0, 2.0)

@@ -13,6 +13,7 @@ import socket
 from pathlib import Path
 
 import numpy as np
+import torch
 import pytest
 
 from percomp_ui import metrics
@@ -212,6 +213,23 @@ def test_cli_eval_model_still_works(cli, folder, tmp_path):
     assert run.returncode == 0, run.stderr
     results = json.loads(out.read_text())["results"]
     assert results["rate"] == [0.0] and len(results["flip"]) == 1 and "settings" not in results
+
+
+def test_cli_eval_model_uses_the_requested_precision(cli, folder, tmp_path, monkeypatch):
+    from percomp_ui.codec import LearnedCodec
+
+    seen = []
+    original = LearnedCodec.__init__
+
+    def spy(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        seen.append(self.dtype)
+
+    monkeypatch.setattr(LearnedCodec, "__init__", spy)
+    run = cli("eval", folder, "--model", "tiny", "--out", tmp_path / "bf16.json", "--rates", "0",
+              "--precision", "bfloat16")
+    assert run.returncode == 0, run.stderr
+    assert seen == [torch.bfloat16]
 
 
 @pytest.mark.parametrize("args, message", [
