@@ -1,8 +1,19 @@
 #!/usr/bin/env bash
-# Set up .venv in the repository root: pinned torch, then percomp with its test extras.
+# Set up .venv in the repository root: pinned torch, then percomp with its test extras; and Debian's
+# chromium for the app's browser tests (PERCOMP_SKIP_SYSTEM=1 skips system packages).
 # Idempotent: a stamp keyed on this script and pyproject.toml skips pip when nothing changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# The Playwright tests drive the system's Chromium (tests/browser.py); `playwright install` would
+# download a browser at run time, which this project never does.
+if [ "${PERCOMP_SKIP_SYSTEM:-0}" != 1 ] && [ ! -x /usr/bin/chromium ]; then
+    echo "setup: installing Debian chromium for the browser tests (PERCOMP_SKIP_SYSTEM=1 skips)" >&2
+    as_root=()
+    [ "$(id -u)" -eq 0 ] || as_root=(sudo)
+    "${as_root[@]}" apt-get update -qq
+    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
 
 PYTHON=${PYTHON:-python3}
 # torch 2.14.1 / torchvision 0.29.1 are pinned so pip never resolves a different (multi-GB) build
