@@ -16,10 +16,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .container import RATE_INTERP_SCALE, Stream, pack, quantize_rate, unpack
+from .container import RATE_INTERP_SCALE, RoiSection, Stream, pack, quantize_rate, unpack
 from .errors import InputError, StreamError
 from .images import DEFAULT_MAX_PIXELS, crop_to, pad_to_multiple, rgb_to_tensor, tensor_to_rgb
 from .nn.hyperprior import GainedMeanScaleHyperprior
+from .roi.mapcode import roi_section, section_scale
+from .roi.mask import RoiRequest, latent_mask
 from .zoo import load_model, weights_hash
 
 # Accept a search result this close under the target without further bisection.
@@ -38,6 +40,18 @@ class PreparedImage:
     @property
     def num_pixels(self) -> int:
         return self.height * self.width
+
+    @property
+    def latent_shape(self) -> tuple[int, int]:
+        return tuple(self.y.shape[-2:])
+
+
+@dataclass(frozen=True)
+class RoiPlan:
+    """A ROI request made concrete for one image: the stream section and the latent scale it implies."""
+
+    section: RoiSection
+    scale: torch.Tensor  # (1, M, h, w), rebuilt from ``section`` exactly as the decoder will
 
 
 @dataclass(frozen=True)
@@ -119,9 +133,23 @@ class LearnedCodec:
             y = self.model.analyse(x)
         return PreparedImage(y.float(), height, width)
 
-    def encode_prepared(self, image: PreparedImage, rate: float) -> Encoded:
+    def plan_roi(self, image: PreparedImage, roi: RoiRequest) -> RoiPlan:
+        """Seed 003 eq. 5 on the request's RM_2D, coded for the stream, and the scale it decodes to."""
+        if roi.mask_2d.shape != (image.height, image.width):
+            raise InputError(f"ROI mask is {roi.mask_2d.shape[1]}x{roi.mask_2d.shape[0]} but the image is "
+                             f"{image.width}x{image.height}")
+        section = roi_section(latent_mask(roi.mask_2d, image.latent_shape), roi.alpha)
+        return RoiPlan(section, self._scale_tensor(section, image.latent_shape))
+
+    def _scale_tensor(self, section: RoiSection, latent_shape: tuple[int, int]) -> torch.Tensor:
+        scale = section_scale(section, latent_shape, self.model.config.M)
+        return torch.from_numpy(scale)[None].to(self.device)
+
+    def encode_prepared(self, image: PreparedImage, rate: float, roi: RoiRequest | RoiPlan | None = None) -> Encoded:
+        plan = self.plan_roi(image, roi) if isinstance(roi, RoiRequest) else roi
         level, interp = quantize_rate(rate, self.model.num_levels - 1)
-        out = self.model.compress_latent(image.y, level + interp / RATE_INTERP_SCALE)
+        out = self.model.compress_latent(image.y, level + interp / RATE_INTERP_SCALE,
+                                         None if plan is None else plan.scale)
         stream = Stream(
             model_name=self.name,
             weights_hash=self.weights_hash,
@@ -130,30 +158,32 @@ class LearnedCodec:
             rate_level=level,
             rate_interp=interp,
             strings=tuple(s[0] for s in out["strings"]),
+            roi=None if plan is None else plan.section,
         )
         return Encoded(pack(stream), stream, out["y_hat"])
 
-    def encode(self, rgb: np.ndarray, rate: float) -> Encoded:
-        return self.encode_prepared(self.prepare(rgb), rate)
+    def encode(self, rgb: np.ndarray, rate: float, roi: RoiRequest | None = None) -> Encoded:
+        return self.encode_prepared(self.prepare(rgb), rate, roi)
 
-    def encode_to_bpp(self, image: PreparedImage, target_bpp: float) -> Encoded:
+    def encode_to_bpp(self, image: PreparedImage, target_bpp: float, roi: RoiRequest | None = None) -> Encoded:
         """The largest rate whose real file size is ≤ ``target_bpp``, found on real encodes.
 
         File size grows smoothly and almost log-linearly with the rate, so each step interpolates
         log(bpp) inside the bracket [feasible, infeasible] (regula falsi), aiming just under the
         target; a step that fails to halve the bracket is followed by a plain bisection step, so the
         search never does worse than bisection on the stream's rate grid. It stops once a feasible
-        encode is within ``BPP_TOLERANCE`` under the target.
+        encode is within ``BPP_TOLERANCE`` under the target. With a ROI, the map's bytes count too.
         """
         if not target_bpp > 0 or not math.isfinite(target_bpp):
             raise InputError(f"target bpp must be a positive number (got {target_bpp})")
-        low = self.encode_prepared(image, 0.0)
+        plan = None if roi is None else self.plan_roi(image, roi)
+        low = self.encode_prepared(image, 0.0, plan)
         if low.bpp > target_bpp:
             raise InputError(
                 f"target {target_bpp:g} bpp is below the lowest rate of model {self.name!r} "
                 f"for this image ({low.bpp:.4f} bpp)"
             )
-        high = self.encode_prepared(image, self.max_rate)
+        high = self.encode_prepared(image, self.max_rate, plan)
         if high.bpp <= target_bpp:
             return high
         best, lo, hi = low, (0, low.bpp), (round(self.max_rate * RATE_INTERP_SCALE), high.bpp)
@@ -168,7 +198,7 @@ class LearnedCodec:
             else:
                 fraction = (aim - math.log(lo[1])) / (math.log(hi[1]) - math.log(lo[1]))
                 grid = min(max(lo[0] + round(fraction * width), lo[0] + 1), hi[0] - 1)
-            candidate = self.encode_prepared(image, grid / RATE_INTERP_SCALE)
+            candidate = self.encode_prepared(image, grid / RATE_INTERP_SCALE, plan)
             if candidate.bpp <= target_bpp:
                 lo = (grid, candidate.bpp)
                 if candidate.bpp >= best.bpp:  # feasible rates only grow: on a tie keep the larger one
@@ -188,10 +218,28 @@ class LearnedCodec:
 
     def decode_stream(self, stream: Stream) -> np.ndarray:
         self.check_stream(stream)
+        y_hat = self.model.decompress_latent(*self._latent_arguments(stream))
+        return self._synthesize_rgb(y_hat, stream.height, stream.width)
+
+    def bit_map(self, stream: Stream) -> np.ndarray:
+        """Where the bits went: an H×W float32 map of entropy-coded bits per pixel, from the real
+        likelihoods of the stream's decoded symbols. Each latent's bits are spread evenly over the
+        16×16 pixels it codes and each hyper-latent's over its 64×64, so the map sums to the
+        information content of the coded symbols (the rANS strings are a few bytes longer; bits on
+        the edge padding of sizes that are not multiples of 64 are cropped away with the padding)."""
+        self.check_stream(stream)
+        bits = self.model.latent_bits(*self._latent_arguments(stream))
+        y_bits = bits["y"][0].double().cpu().numpy() / 16**2
+        z_bits = bits["z"][0].double().cpu().numpy() / 64**2
+        per_pixel = np.kron(y_bits, np.ones((16, 16))) + np.kron(z_bits, np.ones((64, 64)))
+        return per_pixel[: stream.height, : stream.width].astype(np.float32)
+
+    def _latent_arguments(self, stream: Stream) -> tuple:
         factor = self.model.downsampling_factor
         shape = (-(-stream.height // factor), -(-stream.width // factor))
-        y_hat = self.model.decompress_latent([[s] for s in stream.strings], shape, stream.rate)
-        return self._synthesize_rgb(y_hat, stream.height, stream.width)
+        latent_shape = (shape[0] * 4, shape[1] * 4)
+        scale = None if stream.roi is None else self._scale_tensor(stream.roi, latent_shape)
+        return [[s] for s in stream.strings], shape, stream.rate, scale
 
     def _synthesize_rgb(self, y_hat: torch.Tensor, height: int, width: int) -> np.ndarray:
         with self._transform_precision():
@@ -210,8 +258,6 @@ class LearnedCodec:
                 f"stream was made by other weights of model {stream.model_name!r} "
                 f"(stream {stream.weights_hash.hex()}, installed {self.weights_hash.hex()})"
             )
-        if stream.roi is not None:
-            raise StreamError(f"stream carries an ROI map, which model {self.name!r} cannot apply")
         if len(stream.strings) != 2:
             raise StreamError(f"stream has {len(stream.strings)} entropy-coded strings; this model writes 2")
         if stream.rate > self.max_rate:

@@ -134,8 +134,8 @@ def bpp_search(request: pytest.FixtureRequest, tiny_zoo: Path, bpp_range):
     tried = []
     real = spy.encode_prepared
 
-    def recording(image, rate):
-        result = real(image, rate)
+    def recording(image, rate, roi=None):
+        result = real(image, rate, roi)
         tried.append(result)
         return result
 
@@ -226,10 +226,10 @@ def test_refuses_same_name_different_model_instance(codec: LearnedCodec, codec2:
         codec.decode(data)
 
 
-def test_refuses_roi_section(codec: LearnedCodec, encoded) -> None:
-    data = repack(encoded.stream, roi=RoiSection(alpha=2.0, grid_shape=(2, 2), coded_map=b"\x01\x02"))
+def test_refuses_roi_section_of_the_wrong_grid(codec: LearnedCodec, encoded) -> None:
+    data = repack(encoded.stream, roi=RoiSection(alpha=2.0, grid_shape=(3, 5), coded_map=b"\x01\x02"))
     assert unpack(data).roi is not None
-    with pytest.raises(StreamError, match="ROI"):
+    with pytest.raises(StreamError, match="roi grid 3x5 does not match"):
         codec.decode(data)
 
 

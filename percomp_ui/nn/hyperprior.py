@@ -99,16 +99,19 @@ class GainedMeanScaleHyperprior(CompressionModel):
     def max_rate(self) -> float:
         return float(self.num_levels - 1)
 
-    def gains_for_levels(self, levels: Tensor) -> Gains:
-        return Gains(*self.y_gains.for_levels(levels), *self.z_gains.for_levels(levels))
+    def gains_for_levels(self, levels: Tensor, roi_scale: Tensor | None = None) -> Gains:
+        gains = Gains(*self.y_gains.for_levels(levels), *self.z_gains.for_levels(levels))
+        return gains if roi_scale is None else gains.with_roi(roi_scale)
 
-    def gains_for_rate(self, rate: float) -> Gains:
-        return Gains(*self.y_gains.for_rate(rate), *self.z_gains.for_rate(rate))
+    def gains_for_rate(self, rate: float, roi_scale: Tensor | None = None) -> Gains:
+        gains = Gains(*self.y_gains.for_rate(rate), *self.z_gains.for_rate(rate))
+        return gains if roi_scale is None else gains.with_roi(roi_scale)
 
-    def forward(self, x: Tensor, levels: Tensor) -> dict[str, Any]:
-        """Training/validation pass; ``levels`` is a LongTensor (B,) of rate levels."""
+    def forward(self, x: Tensor, levels: Tensor, roi_scale: Tensor | None = None) -> dict[str, Any]:
+        """Training/validation pass; ``levels`` is a LongTensor (B,) of rate levels, ``roi_scale`` an
+        optional (B, M, h, w) seed-003 latent scale (eqs. 6–7)."""
         y = self.g_a(x)
-        out = self.latent_codec(y, self.gains_for_levels(levels))
+        out = self.latent_codec(y, self.gains_for_levels(levels, roi_scale))
         return {"x_hat": self.g_s(out["y_hat"]), "likelihoods": out["likelihoods"], "y": y}
 
     @torch.inference_mode()
@@ -117,16 +120,23 @@ class GainedMeanScaleHyperprior(CompressionModel):
         return self.g_a(x.contiguous(memory_format=torch.channels_last))
 
     @torch.inference_mode()
-    def compress_latent(self, y: Tensor, rate: float) -> dict[str, Any]:
-        return self.latent_codec.compress(y, self.gains_for_rate(rate))
+    def compress_latent(self, y: Tensor, rate: float, roi_scale: Tensor | None = None) -> dict[str, Any]:
+        return self.latent_codec.compress(y, self.gains_for_rate(rate, roi_scale))
 
     @torch.inference_mode()
     def compress(self, x: Tensor, rate: float) -> dict[str, Any]:
         return self.compress_latent(self.analyse(x), rate)
 
     @torch.inference_mode()
-    def decompress_latent(self, strings: Sequence[Sequence[bytes]], shape: tuple[int, int], rate: float) -> Tensor:
-        return self.latent_codec.decompress(list(strings), shape, self.gains_for_rate(rate))["y_hat"]
+    def decompress_latent(self, strings: Sequence[Sequence[bytes]], shape: tuple[int, int], rate: float,
+                          roi_scale: Tensor | None = None) -> Tensor:
+        gains = self.gains_for_rate(rate, roi_scale)
+        return self.latent_codec.decompress(list(strings), shape, gains)["y_hat"]
+
+    @torch.inference_mode()
+    def latent_bits(self, strings: Sequence[Sequence[bytes]], shape: tuple[int, int], rate: float,
+                    roi_scale: Tensor | None = None) -> dict[str, Tensor]:
+        return self.latent_codec.bits(list(strings), shape, self.gains_for_rate(rate, roi_scale))
 
     @torch.inference_mode()
     def decompress(self, strings: Sequence[Sequence[bytes]], shape: tuple[int, int], rate: float) -> dict[str, Any]:

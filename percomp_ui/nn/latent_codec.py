@@ -44,6 +44,14 @@ class Gains:
     z: Tensor
     z_inv: Tensor
 
+    def with_roi(self, scale: Tensor) -> "Gains":
+        """Seed 003 eqs. 6–7 on top of the rate's gains: a per-latent factor (B|1, C, h, w) on ``y``.
+
+        The decoder divides it out again, and the hyperprior's μ and σ are carried by it exactly
+        like by the channel gain, so an ROI needs no change to the entropy model."""
+        scale = scale.to(self.y.dtype)
+        return Gains(self.y * scale, self.y_inv / scale, self.z, self.z_inv)
+
 
 def scale_indexes(scales: Tensor, scale_table: Tensor) -> Tensor:
     """Index of each scale's CDF: the number of table entries below it (CompressAI's ``build_indexes``
@@ -115,9 +123,35 @@ class GainHyperpriorLatentCodec(nn.Module):
 
     @torch.inference_mode()
     def decompress(self, strings: list[list[bytes]], shape: tuple[int, int], gains: Gains) -> dict[str, Any]:
+        y_hat_g = self._decode(strings, shape, gains)["y_hat_g"]
+        return {"y_hat": y_hat_g.float() * gains.y_inv}
+
+    # -- where the bits went --------------------------------------------------------------------
+    @torch.inference_mode()
+    def bits(self, strings: list[list[bytes]], shape: tuple[int, int], gains: Gains) -> dict[str, Tensor]:
+        """Bits per latent position, −log2 of each decoded symbol's probability under the model the
+        coder used (scale-table σ, μ), summed over channels: ``y`` (B, h, w) and ``z`` (B, h/4, w/4)."""
+        decoded = self._decode(strings, shape, gains)
+        conditional = self.gaussian_conditional
+        table_scales = conditional.scale_table.to(decoded["means_g"])[decoded["indexes"].long()]
+        y_likelihood = conditional._likelihood(decoded["y_hat_g"], table_scales, decoded["means_g"])
+        y_likelihood = conditional.likelihood_lower_bound(y_likelihood)
+        z_likelihood = _factorized_likelihood(self.entropy_bottleneck, decoded["z_hat_g"])
+        return {"y": -torch.log2(y_likelihood).sum(1).float(), "z": -torch.log2(z_likelihood).sum(1).float()}
+
+    def _decode(self, strings: list[list[bytes]], shape: tuple[int, int], gains: Gains) -> dict[str, Tensor]:
         y_strings, z_strings = strings
         z_hat_g = self.entropy_bottleneck.decompress(z_strings, shape)
         means_g, scales_g = self._gaussian_params(z_hat_g * gains.z_inv, gains)
         indexes = scale_indexes(scales_g, self.gaussian_conditional.scale_table)
         y_hat_g = self.gaussian_conditional.decompress(y_strings, indexes, means=means_g)
-        return {"y_hat": y_hat_g.float() * gains.y_inv}
+        return {"y_hat_g": y_hat_g, "z_hat_g": z_hat_g, "means_g": means_g, "indexes": indexes}
+
+
+def _factorized_likelihood(bottleneck: EntropyBottleneck, z_hat: Tensor) -> Tensor:
+    """The factorized prior's probability of each quantized ``z`` (B, C, h, w), lower-bounded as in training."""
+    batch, channels = z_hat.shape[:2]
+    values = z_hat.float().transpose(0, 1).reshape(channels, 1, -1)
+    likelihood = bottleneck._likelihood(values)[0]
+    likelihood = bottleneck.likelihood_lower_bound(likelihood)
+    return likelihood.reshape(channels, batch, *z_hat.shape[2:]).transpose(0, 1)
