@@ -112,6 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     from .train.cli import add_train_parser
 
     add_train_parser(sub, common)
+    from .sessions.cli import add_sessions_parser
+    add_sessions_parser(sub, common)
     return parser
 
 
