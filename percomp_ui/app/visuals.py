@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import io
-import math
 from collections.abc import Mapping, Sequence
 
 import matplotlib
@@ -113,7 +112,3 @@ def rd_chart(curves: Mapping[str, Sequence[Mapping[str, float | None]]],
         plt.close(figure)
     return np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"))
 
-
-def finite_or_none(value: float | None) -> float | None:
-    """``value`` when it is a finite number, else None (JSON and the charts have no infinities)."""
-    return value if value is not None and math.isfinite(value) else None
