@@ -63,8 +63,19 @@ def build_parser() -> argparse.ArgumentParser:
     rate = p.add_mutually_exclusive_group()
     rate.add_argument("--bpp", type=_positive_float, help="target bits per pixel of the whole file: the largest rate at or under it")
     rate.add_argument("--level", type=float, help=f"continuous rate level 0 … L−1 (default {DEFAULT_RATE:g})")
+    _add_roi_options(p, "--roi", "code with a seed-003 region of interest: a source "
+                     "(auto, saliency, saliency-fine, faces, text, dnn) or a painted mask image; default none")
     _add_runtime_options(p)
     p.set_defaults(run=cmd_compress)
+
+    p = sub.add_parser("roi", help="an image's seed-003 ROI mask (RM_2D) and an overlay, as PNGs", parents=[common])
+    p.add_argument("input", type=Path, help="an image")
+    p.add_argument("--out", type=Path, required=True, help="the mask PNG to write (8-bit gray, RM_2D × 255)")
+    p.add_argument("--source", default="auto",
+                   help="auto, saliency, saliency-fine, faces, text, dnn, or a painted mask image (default auto)")
+    p.add_argument("--overlay", type=Path, help="the overlay PNG (default: OUT's name with -overlay)")
+    _add_pixel_limit(p)
+    p.set_defaults(run=cmd_roi)
 
     p = sub.add_parser("decompress", help=".pcmp → PNG", parents=[common])
     p.add_argument("input", type=Path, help="a .pcmp file, or a folder of them")
@@ -91,9 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--qualities", type=int, nargs="+",
                    help="--codec: fixed qualities, a point each (default: 10 spread over the knob)")
     p.add_argument("--bpp-targets", type=_positive_float, nargs="+",
-                   help="--codec: matched rate instead, per image the largest bpp not above each target")
+                   help="matched rate instead: per image the largest bpp not above each target")
     p.add_argument("--per-image", action="store_true", help="include per-image rows")
     p.add_argument("--update-card", action="store_true", help="--model: record the mean results in the model card")
+    _add_roi_options(p, "--roi", "--model: code with this ROI source (or painted mask image) and report region metrics")
+    p.add_argument("--region", metavar="SOURCE", help="--model: report region metrics for this ROI source's mask "
+                   "without ROI coding (the baseline to compare --roi with)")
     _add_runtime_options(p)
     p.set_defaults(run=cmd_eval)
 
@@ -127,15 +141,24 @@ def _common_options(default: object) -> argparse.ArgumentParser:
     return common
 
 
+def _add_roi_options(p: argparse.ArgumentParser, flag: str, text: str) -> None:
+    p.add_argument(flag, metavar="SOURCE_OR_MASK", help=text + " (dnn reads its weights from $PERCOMP_SALIENCY_WEIGHTS)")
+    p.add_argument("--alpha", type=float, help="seed-003 α with --roi: smaller gives the ROI more bits (default 1)")
+
+
 def _add_runtime_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     p.add_argument("--precision", default="float32", choices=("float32", "bfloat16", "auto"),
                    help="analysis/synthesis transforms: float32 (default, exact and portable), bfloat16 "
                         "(~4x faster with AMX, pixels within a level or so), auto = bfloat16 where native; "
                         "streams decode with either")
+    _add_pixel_limit(p)
+    p.add_argument("--quiet", action="store_true", help="no progress bar or notes")
+
+
+def _add_pixel_limit(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-pixels", type=_positive_int, default=None,
                    help="refuse larger images (default $PERCOMP_MAX_PIXELS or 16.8 MP)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar or notes")
 
 
 # -- batch plumbing -------------------------------------------------------------------------------
@@ -212,18 +235,79 @@ def cmd_compress(args: argparse.Namespace) -> int:
     if args.bpp is None:
         _check_rate(codec, rate, "--level")
 
+    roi = _roi_choice(args.roi, args.alpha)
+
     def work(src: Path, dst: Path) -> str:
         image = load_image(src, max_pixels)
         prepared = codec.prepare(image.rgb)
-        encoded = codec.encode_to_bpp(prepared, args.bpp) if args.bpp else codec.encode_prepared(prepared, rate)
+        request = None if roi is None else _roi_request(image.rgb, *roi)
+        if args.bpp:
+            encoded = codec.encode_to_bpp(prepared, args.bpp, request)
+        else:
+            encoded = codec.encode_prepared(prepared, rate, request)
         atomic_write(dst, encoded.data)
         notes = "".join(f"; {n}" for n in image.notes)
+        if request is not None:
+            notes += f"; ROI {roi[0]} α={roi[1]:g}, map {len(encoded.stream.roi.coded_map)} bytes"
         if args.bpp and encoded.bpp < args.bpp * 0.98 and encoded.stream.rate == codec.max_rate:
             notes += f"; the model's top rate stays under the {args.bpp:g} bpp target"
         return f"{src.name} → {dst.name}: {len(encoded.data)} bytes, {encoded.bpp:.4f} bpp, rate {encoded.stream.rate:.4f}{notes}"
 
     pairs = _pairs(args.input, args.output, IMAGE_SUFFIXES, ".pcmp")
     return _run_batch(pairs, work, args.quiet, args.debug)
+
+
+def _roi_choice(roi: str | None, alpha: float | None) -> tuple[str | Path, float] | None:
+    """``--roi`` / ``--alpha`` → (source name or painted-mask path, α), or None for no ROI."""
+    from .roi.mask import DEFAULT_ALPHA, check_alpha
+    from .roi.sources import SOURCE_NAMES
+
+    if roi is None or roi == "none":
+        if alpha is not None:
+            raise InputError("--alpha needs --roi")
+        return None
+    alpha = check_alpha(DEFAULT_ALPHA if alpha is None else alpha)
+    if roi in SOURCE_NAMES and roi != "painted":
+        return roi, alpha
+    path = Path(roi)
+    if not path.is_file():
+        names = ", ".join(n for n in SOURCE_NAMES if n != "painted")
+        raise InputError(f"--roi {roi!r} is neither a ROI source ({names}, none) nor a mask image file")
+    return path, alpha
+
+
+def _roi_request(rgb, source: str | Path, alpha: float):
+    from .roi.mask import RoiRequest, roi_masks
+
+    masks = roi_masks(rgb, "painted", source) if isinstance(source, Path) else roi_masks(rgb, source)
+    return RoiRequest(masks.smoothed, alpha)
+
+
+def cmd_roi(args: argparse.Namespace) -> int:
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from .app.visuals import roi_overlay
+    from .fileio import atomic_write
+    from .images import encode_png, load_image
+    from .roi.mask import roi_masks
+
+    source, _ = _roi_choice(args.source, None) or ("none", 0.0)
+    if source == "none":
+        raise InputError("--source none has no mask to write")
+    image = load_image(args.input, _max_pixels(args))
+    masks = roi_masks(image.rgb, "painted", source) if isinstance(source, Path) else roi_masks(image.rgb, source)
+    overlay = args.overlay or args.out.with_name(f"{args.out.stem}-overlay.png")
+    gray = io.BytesIO()
+    Image.fromarray(np.rint(masks.smoothed * 255).astype(np.uint8)).save(gray, format="PNG")
+    atomic_write(args.out, gray.getvalue())
+    atomic_write(overlay, encode_png(roi_overlay(image.rgb, masks.smoothed)))
+    share = float((masks.smoothed >= 0.5).mean())
+    print(f"{args.input.name}: ROI ({source if isinstance(source, str) else 'painted'}) covers {share:.1%} "
+          f"of the image; wrote {args.out} and {overlay}")
+    return 0
 
 
 def cmd_decompress(args: argparse.Namespace) -> int:
@@ -251,9 +335,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise InputError(f"{args.folder}: no such folder")
     if args.codec is not None:
         return _eval_classical(args)
-    for option, value in (("--qualities", args.qualities), ("--bpp-targets", args.bpp_targets)):
-        if value is not None:
-            raise InputError(f"{option} is for --codec; a model takes --rates")
+    if args.qualities is not None:
+        raise InputError("--qualities is for --codec; a model takes --rates or --bpp-targets")
     return _eval_model(args)
 
 
@@ -264,23 +347,40 @@ def _eval_model(args: argparse.Namespace) -> int:
 
     model = args.model or DEFAULT_MODEL
     codec = LearnedCodec.from_zoo(model, args.zoo, args.device, _max_pixels(args), args.precision)
-    rates = args.rates if args.rates else [float(level) for level in range(codec.model.num_levels)]
-    for rate in rates:
-        _check_rate(codec, rate, "--rates")
-    evaluation = evaluate_folder(codec, args.folder, rates)
-    result = results_json(model, f"percomp {model} on {args.folder.name} (real .pcmp bytes)", evaluation)
+    if args.rates is not None and args.bpp_targets is not None:
+        raise InputError("use --rates or --bpp-targets, not both")
+    if args.roi is not None and args.region is not None:
+        raise InputError("--roi already reports region metrics; --region is for the plain baseline")
+    roi = _roi_choice(args.roi, args.alpha)
+    region, alpha = (None, None) if roi is None else roi
+    if args.region is not None:
+        region = _roi_choice(args.region, None)[0]
+    if args.bpp_targets is not None:
+        mode, points = "bpp", list(args.bpp_targets)
+    else:
+        mode, points = "rate", args.rates or [float(level) for level in range(codec.model.num_levels)]
+        for rate in points:
+            _check_rate(codec, rate, "--rates")
+    if isinstance(region, Path):
+        raise InputError("a painted mask fits one image; evaluate a folder with a ROI source")
+    if args.update_card and (region is not None or mode == "bpp"):
+        raise InputError("--update-card records the plain curve over rate levels (no --roi, --region or --bpp-targets)")
+    evaluation = evaluate_folder(codec, args.folder, points, mode, region, alpha)
+    what = "" if region is None else (f", ROI {region} α={alpha:g}" if alpha is not None else f", region {region}")
+    result = results_json(model, f"percomp {model} on {args.folder.name}{what} (real .pcmp bytes)", evaluation)
     if args.update_card:  # the card keeps the means; per-image rows stay in the results file
         update_card(model, {f"results_{args.folder.name}": result}, args.zoo)
     _write_results(args, result, evaluation)
-    for row, rate in zip(evaluation["mean"], rates):
-        print(f"rate {rate:5.2f}  {_metrics_line(row)}")
+    for row, point in zip(evaluation["mean"], points):
+        print(f"{mode} {point:5.2f}  {_metrics_line(row)}")
     return 0
 
 
 def _eval_classical(args: argparse.Namespace) -> int:
     from .evaluate import classical_results_json, evaluate_classical
 
-    for option, value in (("--rates", args.rates), ("--update-card", args.update_card or None)):
+    for option, value in (("--rates", args.rates), ("--update-card", args.update_card or None),
+                          ("--roi", args.roi), ("--region", args.region), ("--alpha", args.alpha)):
         if value is not None:
             raise InputError(f"{option} is for --model, not --codec")
     if args.qualities is not None and args.bpp_targets is not None:
@@ -307,8 +407,12 @@ def _metrics_line(row: dict) -> str:
     def fmt(value: float | None, spec: str) -> str:
         return "n/a" if value is None else format(value, spec)
 
-    return (f"bpp {row['bpp']:.4f}  PSNR {row['psnr-rgb']:.2f} dB  MS-SSIM {fmt(row['ms-ssim-rgb'], '.4f')}  "
+    line = (f"bpp {row['bpp']:.4f}  PSNR {row['psnr-rgb']:.2f} dB  MS-SSIM {fmt(row['ms-ssim-rgb'], '.4f')}  "
             f"FLIP {fmt(row['flip'], '.4f')}  LPIPS {fmt(row['lpips'], '.4f')}")
+    if "roi-psnr" in row:
+        line += (f"  ROI PSNR {fmt(row['roi-psnr'], '.2f')}  background PSNR {fmt(row['background-psnr'], '.2f')}"
+                 f"  ROI bits {fmt(row['roi-bit-share'], '.1%')} of {fmt(row['roi-fraction'], '.1%')} area")
+    return line
 
 
 def cmd_plot(args: argparse.Namespace) -> int:

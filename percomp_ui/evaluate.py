@@ -2,7 +2,11 @@
 
 Two kinds of codec:
 
-* a learned zoo model (:func:`evaluate_folder`), one point per rate level;
+* a learned zoo model (:func:`evaluate_folder`), one point per rate level or per target bpp (matched
+  rate through ``LearnedCodec.encode_to_bpp``), optionally with a seed-003 ROI: ``region`` names the
+  ROI source whose smoothed mask defines the region for the region metrics (:data:`REGION_KEYS`,
+  including the share of bits spent in the ROI, from the real likelihoods), and ``roi_alpha`` also
+  codes the image with that ROI at that α;
 * a classical baseline from :mod:`percomp_ui.classical` (:func:`evaluate_classical`), either one point
   per fixed quality (the mean over images at that quality) or one point per target bpp (matched rate:
   per image the largest rate not above the target, the point recording the achieved mean bpp).
@@ -37,6 +41,7 @@ if TYPE_CHECKING:
     from .codec import LearnedCodec
 
 METRIC_KEYS = ("bpp", "psnr-rgb", "ms-ssim-rgb", "flip", "lpips", "encoding_time", "decoding_time")
+REGION_KEYS = ("roi-fraction", "roi-psnr", "background-psnr", "roi-ms-ssim", "background-ms-ssim", "roi-bit-share")
 DEFAULT_QUALITY_POINTS = 10
 
 
@@ -56,24 +61,55 @@ def _row(bpp: float, reference: np.ndarray, decoded: np.ndarray, encode_s: float
 
 
 # -- learned codecs -------------------------------------------------------------------------------
-def evaluate_image(codec: LearnedCodec, rgb: np.ndarray, rates: Sequence[float]) -> list[dict[str, float | None]]:
-    """Per rate: real bpp, the quality metrics and encode/decode seconds for one image."""
+def evaluate_image(codec: LearnedCodec, rgb: np.ndarray, points: Sequence[float], mode: str = "rate",
+                   region: str | None = None, roi_alpha: float | None = None) -> list[dict[str, float | None]]:
+    """Per point (a rate, or a target bpp when ``mode == "bpp"``): real bpp, the quality metrics,
+    encode/decode seconds and, with a ``region`` source, the region metrics for one image."""
+    from .roi.mask import RoiRequest, roi_masks
+    from .roi.metrics import region_metrics
+
+    if roi_alpha is not None and region is None:
+        raise InputError("coding with a ROI needs a ROI source")
+    masks = None if region is None else roi_masks(rgb, region)
+    request = None if roi_alpha is None else RoiRequest(masks.smoothed, roi_alpha)
     rows = []
-    for rate in rates:
+    for point in points:
         start = time.perf_counter()
-        encoded = codec.encode(rgb, rate)
+        prepared = codec.prepare(rgb)
+        if mode == "bpp":
+            encoded = codec.encode_to_bpp(prepared, point, request)
+        else:
+            encoded = codec.encode_prepared(prepared, point, request)
         encode_s = time.perf_counter() - start
         start = time.perf_counter()
         decoded = codec.decode(encoded.data)
         decode_s = time.perf_counter() - start
-        rows.append(_row(encoded.bpp, rgb, decoded, encode_s, decode_s))
+        row = _row(encoded.bpp, rgb, decoded, encode_s, decode_s)
+        if masks is not None:
+            measured = region_metrics(rgb, decoded, masks.smoothed, codec.bit_map(encoded.stream))
+            row.update({key.replace("_", "-"): value
+                        for key, value in measured.items()})
+        rows.append(row)
     return rows
 
 
-def evaluate_folder(codec: LearnedCodec, folder: Path, rates: Sequence[float]) -> dict[str, Any]:
-    """Mean over the folder's images per rate, plus the per-image rows."""
-    per_image = {key: evaluate_image(codec, load_image(path).rgb, rates) for key, path in _images(folder).items()}
-    return {"rates": list(rates), "per_image": per_image, "mean": _mean_rows(per_image.values(), len(rates))}
+def evaluate_folder(codec: LearnedCodec, folder: Path, points: Sequence[float], mode: str = "rate",
+                    region: str | None = None, roi_alpha: float | None = None) -> dict[str, Any]:
+    """Mean over the folder's images per point, plus the per-image rows."""
+    if mode not in ("rate", "bpp"):
+        raise ValueError(f"mode must be rate or bpp (got {mode!r})")
+    per_image = {}
+    for key, path in _images(folder).items():
+        try:
+            per_image[key] = evaluate_image(codec, load_image(path).rgb, points, mode, region, roi_alpha)
+        except InputError as error:
+            raise InputError(f"{key}: {error}") from None
+    mean = _mean_rows(per_image.values(), len(points))
+    if mode == "bpp":
+        for row, target in zip(mean, points):
+            row["bpp_target"] = target
+        return {"mode": mode, "points": list(points), "per_image": per_image, "mean": mean}
+    return {"mode": mode, "rates": list(points), "per_image": per_image, "mean": mean}
 
 
 # -- classical codecs -----------------------------------------------------------------------------
