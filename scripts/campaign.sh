@@ -2,15 +2,20 @@
 # The training campaign: keep the BASE model training in the background at low priority, resuming
 # where the last session stopped. Safe to call repeatedly (one trainer per run folder).
 #
-#   bash scripts/campaign.sh            start (or confirm) the background trainer
-#   bash scripts/campaign.sh status     step, last validation, whether it runs
-#   bash scripts/campaign.sh stop       stop it (state is saved every 5 minutes and at each validation)
+#   bash scripts/campaign.sh [start] [MODEL]   start (or confirm) the background trainer of MODEL
+#   bash scripts/campaign.sh status [MODEL]    step, last validation, whether it runs
+#   bash scripts/campaign.sh stop [MODEL]      stop it (state is saved every 5 minutes and at each validation)
 #
-# Run folder: $PERCOMP_RUN (default ~/.cache/percomp/runs/base-vr), outside the work tree. On a machine
-# without one, the run starts from the shipped checkpoints/base-vr weights, so steps accumulate.
+# MODEL: base-vr (default; the BASE variable-rate MSE model) or roi-vr (seed 003's ROI model, fine-tuned
+# from the shipped base-vr with random masks, ROI-scaled latents and the ROI / background loss).
+# Run folder: $PERCOMP_RUN (default ~/.cache/percomp/runs/MODEL), outside the work tree. On a machine
+# without one, the run starts from the shipped checkpoint of MODEL (roi-vr: of base-vr when no roi-vr
+# ships yet), so steps accumulate. Two cores run one trainer well: stop one before starting another.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-RUN=${PERCOMP_RUN:-$HOME/.cache/percomp/runs/base-vr}
+MODEL=${2:-base-vr}
+case "$MODEL" in base-vr|roi-vr) ;; *) echo "unknown model $MODEL (base-vr or roi-vr)" >&2; exit 2 ;; esac
+RUN=${PERCOMP_RUN:-$HOME/.cache/percomp/runs/$MODEL}
 SHARED=${PERCOMP_SHARED:-../shared}
 mkdir -p "$RUN"
 pidfile="$RUN/trainer.pid"
@@ -26,7 +31,7 @@ stop)
     running && kill "$(cat "$pidfile")" && echo "stopped" || echo "trainer not running"
     exit 0 ;;
 start) ;;
-*) echo "usage: $0 [start|status|stop]" >&2; exit 2 ;;
+*) echo "usage: $0 [start|status|stop] [base-vr|roi-vr]" >&2; exit 2 ;;
 esac
 
 if running; then
@@ -38,7 +43,13 @@ args=()
 if [ ! -f "$RUN/config.json" ]; then
     for d in "$SHARED"/datasets/train/*/; do args+=(--data "$d"); done
     args+=(--val "$SHARED/datasets/kodak" --threads "$(nproc)")
-    [ -f checkpoints/base-vr.json ] && args+=(--init-from base-vr)
+    if [ "$MODEL" = roi-vr ]; then
+        # fine-tune: a lower learning rate than the BASE run's 5e-4
+        args+=(--roi --export-name roi-vr --lr 1e-4)
+        [ -f checkpoints/roi-vr.json ] && args+=(--init-from roi-vr) || args+=(--init-from base-vr)
+    else
+        [ -f checkpoints/base-vr.json ] && args+=(--init-from base-vr)
+    fi
 fi
 nohup nice -n 10 .venv/bin/percomp train "$RUN" "${args[@]}" --no-progress >> "$RUN/console.log" 2>&1 &
 echo $! > "$pidfile"

@@ -13,8 +13,9 @@ from ..errors import InputError
 
 TUNABLE: dict[str, type] = {"steps": int, "crop": int, "batch": int, "lr": float, "aux_lr": float, "clip": float,
                             "val_every": int, "val_images": int, "log_every": int, "threads": int, "seed": int,
-                            "alpha": float, "beta": float, "gamma": float, "lr_gamma": float}
-LISTS = ("levels", "lr_milestones", "val_levels")
+                            "alpha": float, "beta": float, "gamma": float, "lr_gamma": float,
+                            "roi_background_weight": float, "roi_lpips_weight": float}
+LISTS = ("levels", "lr_milestones", "val_levels", "roi_alpha_range")
 CHOICES = {"lpips_net": ("alex", "vgg", "squeeze"), "device": ("auto", "cpu", "cuda"),
            "amp": ("auto", "off", "bf16", "fp16")}
 
@@ -41,6 +42,10 @@ def add_train_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentP
         p.add_argument(f"--{name.replace('_', '-')}", dest=name, choices=choices)
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                    help="torch.compile the training forward")
+    p.add_argument("--roi", action=argparse.BooleanOptionalAction, default=None,
+                   help="train the seed-003 ROI model: random masks, ROI-scaled latents, ROI/background loss")
+    p.add_argument("--roi-alpha-range", dest="roi_alpha_range", type=float, nargs=2, metavar=("LOW", "HIGH"),
+                   help="with --roi: α drawn log-uniformly in this range per crop (default 0.25 3)")
     p.set_defaults(run=cmd_train)
 
     p = sub.add_parser("export", help="copy a run's best weights into a zoo folder", parents=[common])
@@ -52,7 +57,7 @@ def add_train_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentP
 def cmd_train(args: argparse.Namespace) -> int:
     from .trainer import TrainConfig, Trainer
 
-    names = (*TUNABLE, *LISTS, *CHOICES, "compile", "N", "M", "export_name", "init_from")
+    names = (*TUNABLE, *LISTS, *CHOICES, "compile", "roi", "N", "M", "export_name", "init_from")
     overrides = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
     config_path = args.run_dir / "config.json"
     if config_path.exists():

@@ -157,6 +157,45 @@ def rate_distortion_loss(
     return {k: v.mean() for k, v in result.items()} if reduce else result
 
 
+# -- seed 003 eqs. 3-4 -----------------------------------------------------------------------------
+def roi_rate_distortion_loss(
+    x_hat: Tensor, x: Tensor, likelihoods: dict[str, Tensor], lambdas: Tensor, mask_2d: Tensor,
+    background_weight: float, lpips_weight: float = 0.5, lpips_fn: LpipsFn | None = None,
+) -> dict[str, Tensor]:
+    """L = R + λ·(d_ROI + w·d_BG), averaged over the batch.
+
+    Eq. 3: d_ROI = mean(RM_2D ⊙ (x̂ − x)²) — MSE only where the mask is.
+    Eq. 4: d_BG = 1 − MS-SSIM(x̂_BG, x) + λ_p·LPIPS(x̂_BG, x), with x̂_BG = RM_2D·x + (1 − RM_2D)·x̂,
+    the reconstruction with its ROI replaced by the original so that only background errors count.
+    ``background_weight`` (w) puts 1 − MS-SSIM on the scale of an MSE; λ_p = 0.5 (the seed's default),
+    dropped without LPIPS weights.
+    """
+    x_hat, x, mask = x_hat.float(), x.float(), mask_2d.to(x_hat)
+    bpp = bits_per_pixel({k: v.float() for k, v in likelihoods.items()}, x.shape[-2] * x.shape[-1])
+    d_roi = (mask * (x_hat - x).pow(2)).mean(dim=(1, 2, 3))  # eq. 3
+    x_hat_bg = mask * x + (1 - mask) * x_hat
+    ms_ssim_bg = ms_ssim_per_sample(x_hat_bg, x)
+    d_bg = 1 - ms_ssim_bg  # eq. 4
+    parts = {"bpp": bpp, "mse": per_sample_mse(x_hat, x), "roi_mse": d_roi, "bg_ms_ssim": ms_ssim_bg}
+    if lpips_weight and lpips_fn is not None:
+        perceptual = lpips_per_sample(lpips_fn, x_hat_bg, x)
+        d_bg = d_bg + lpips_weight * perceptual
+        parts["bg_lpips"] = perceptual
+    loss = bpp + lambdas.to(d_roi) * (d_roi + background_weight * d_bg)
+    return {k: v.mean() for k, v in {"loss": loss, **parts}.items()}
+
+
+def describe_roi_loss(background_weight: float, lpips_weight: float, lpips_status: str | None,
+                      alpha_range: tuple[float, float]) -> str:
+    used = lpips_weight if lpips_status and lpips_status.startswith("used") else 0.0
+    bg = "1 − MS-SSIM(x̂_BG, x)" + (f" + {used:g}·LPIPS(x̂_BG, x)" if used else "")
+    text = (f"R + λ·(RM_2D ⊙ MSE + {background_weight:g}·({bg})) (seed 003 eqs. 3–4), ROI latents scaled by "
+            f"eqs. 6–7 with α log-uniform in [{alpha_range[0]:g}, {alpha_range[1]:g}], one λ level per sample")
+    if lpips_weight and not used:
+        text += f"; λ_p={lpips_weight:g} asked for, LPIPS {lpips_status or 'not available'} (term dropped)"
+    return text
+
+
 def describe_loss(alpha: float, beta: float, gamma: float, lpips_status: str | None = None,
                   lpips_net: str = "alex", levels: list[int] | None = None) -> str:
     """The ``training.loss`` line of a model card: the weights actually used and the LPIPS outcome."""

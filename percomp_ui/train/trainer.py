@@ -6,10 +6,13 @@ A run folder holds everything needed to continue after a kill:
     RUN/state.pt       model + both optimizers + step + best validation (torch.save, weights_only-loadable)
     RUN/log.jsonl      one line per logging interval (loss, bpp, mse, seconds per step)
     RUN/val.jsonl      one line per validation (per-level bpp/PSNR, objective) — the learning curve
-    RUN/best/          the best validated weights exported as a zoo checkpoint (safetensors + card)
+    RUN/best/          the best validated weights exported as a zoo checkpoint (safetensors + card);
+                       for a ROI run the latest validated ones
 
 Loss: seed 000 eq. 1 with weights ``alpha``, ``beta``, ``gamma`` (BASE: 1, 0, 0; seed-000 fine-tunes: 1,
-0.1, 0.1, usually with ``levels`` restricted to the λ levels being fine-tuned and ``init_from``). The
+0.1, 0.1, usually with ``levels`` restricted to the λ levels being fine-tuned and ``init_from``). With
+``roi`` (the seed-003 ROI model, usually ``init_from`` the BASE): every crop gets a random mask
+(:mod:`.roi_masks`), its latents are scaled by eqs. 6–7 and the loss is seed 003 eqs. 3–4. The
 learning rate is ``lr`` × ``lr_gamma`` ^ (number of ``lr_milestones`` ≤ step), a function of the step
 alone, so state.pt needs no scheduler state.
 
@@ -51,8 +54,10 @@ from ..nn.hyperprior import DEFAULT_LAMBDAS, GainedMeanScaleHyperprior, Hyperpri
 from ..zoo import load_model, save_checkpoint
 from . import distributed
 from .data import CropSampler, load_validation
-from .losses import (LPIPS_BACKBONES, bits_per_pixel, describe_loss, load_lpips, per_sample_mse,
-                     rate_distortion_loss)
+from ..roi.mask import MAX_ALPHA, MIN_ALPHA
+from .losses import (LPIPS_BACKBONES, bits_per_pixel, describe_loss, describe_roi_loss, load_lpips,
+                     per_sample_mse, rate_distortion_loss, roi_rate_distortion_loss)
+from .roi_masks import RoiMaskSampler
 
 AMP_MODES = ("auto", "off", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
@@ -92,6 +97,11 @@ class TrainConfig:
     compile: bool = False  # torch.compile the training forward
     device: str = "auto"  # "auto" (CUDA when available), "cpu" or "cuda"
     amp: str = "auto"  # "auto" (CUDA only), "off", "bf16", "fp16"
+    # seed 003 ROI training (eqs. 3-7); the seed-000 weights above are then unused
+    roi: bool = False
+    roi_alpha_range: list[float] = field(default_factory=lambda: [0.25, 3.0])
+    roi_background_weight: float = 0.01  # w in R + λ·(d_ROI + w·d_BG): 1 − MS-SSIM is ~30× an MSE
+    roi_lpips_weight: float = 0.5  # λ_p of eq. 4
 
 
 def psnr(mse: float) -> float:
@@ -111,14 +121,14 @@ class TrainingForward(nn.Module):
         self.device_type = device_type
         self.amp_dtype = amp_dtype
 
-    def forward(self, x: Tensor, levels: Tensor) -> dict[str, Any]:
+    def forward(self, x: Tensor, levels: Tensor, roi_scale: Tensor | None = None) -> dict[str, Any]:
         if self.amp_dtype is None:
-            return self.codec(x, levels)
+            return self.codec(x, levels, roi_scale)
         m = self.codec
         with torch.autocast(self.device_type, dtype=self.amp_dtype):
             y = m.g_a(x)
         with torch.autocast(self.device_type, enabled=False):  # likelihoods (the rate) in float32
-            out = m.latent_codec(y.float(), m.gains_for_levels(levels))
+            out = m.latent_codec(y.float(), m.gains_for_levels(levels, roi_scale))
         with torch.autocast(self.device_type, dtype=self.amp_dtype):
             x_hat = m.g_s(out["y_hat"])
         return {"x_hat": x_hat.float(), "likelihoods": out["likelihoods"], "y": y}
@@ -169,8 +179,12 @@ class Trainer:
             torch.manual_seed(c.seed + RANK_SEED_STRIDE * self.dist.rank)
         self._lambdas = torch.tensor(c.lambdas)
         self.lpips, self.lpips_status = None, "not used (γ=0)"
-        if c.gamma:
+        if (c.roi and c.roi_lpips_weight) or (not c.roi and c.gamma):
             self.lpips, self.lpips_status = load_lpips(c.lpips_net, self.device, warn=self.dist.is_main)
+        self.roi_sampler = None
+        if c.roi:
+            self.roi_sampler = RoiMaskSampler(c.M, tuple(c.roi_alpha_range),
+                                              seed=c.seed + self.step + RANK_SEED_STRIDE * self.dist.rank)
         self.amp_dtype = _amp_dtype(c.amp, self.device)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
         self.net: nn.Module = self._training_module()
@@ -264,9 +278,15 @@ class Trainer:
         x = x.to(self.device, non_blocking=True)
         levels = self.draw_levels(x.shape[0])
         lambdas = self._lambdas[levels].to(self.device)
-        out = self.net(x, levels.to(self.device))
-        losses = rate_distortion_loss(out["x_hat"], x, out["likelihoods"], lambdas,
-                                      c.alpha, c.beta, c.gamma, self.lpips)
+        if self.roi_sampler is None:
+            out = self.net(x, levels.to(self.device))
+            losses = rate_distortion_loss(out["x_hat"], x, out["likelihoods"], lambdas,
+                                          c.alpha, c.beta, c.gamma, self.lpips)
+        else:
+            roi = self.roi_sampler.batch(x)
+            out = self.net(x, levels.to(self.device), roi.scale.to(self.device))
+            losses = roi_rate_distortion_loss(out["x_hat"], x, out["likelihoods"], lambdas, roi.mask_2d,
+                                              c.roi_background_weight, c.roi_lpips_weight, self.lpips)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(losses["loss"]).backward()
         self.scaler.unscale_(self.optimizer)
@@ -304,6 +324,9 @@ class Trainer:
 
     def loss_description(self) -> str:
         c = self.config
+        if c.roi:
+            return describe_roi_loss(c.roi_background_weight, c.roi_lpips_weight, self.lpips_status,
+                                     tuple(c.roi_alpha_range))
         return describe_loss(c.alpha, c.beta, c.gamma, self.lpips_status if c.gamma else None, c.lpips_net, c.levels)
 
     def _device_name(self) -> str:
@@ -317,9 +340,15 @@ class Trainer:
         model.eval()
         model.update(force=True)
         perceptual = c.beta or (c.gamma and self.lpips is not None)
+        if c.roi:
+            description = ("ROI variable-rate mean-scale hyperprior with gain units, trained with seed-003 "
+                           "ROI-scaled latents and the ROI / background loss")
+        else:
+            description = ("BASE variable-rate mean-scale hyperprior with gain units "
+                           + ("(seed 000 eq. 1, perceptual terms)" if perceptual else "(MSE)"))
         card = {
-            "description": "BASE variable-rate mean-scale hyperprior with gain units "
-                           + ("(seed 000 eq. 1, perceptual terms)" if perceptual else "(MSE)"),
+            "description": description,
+            "roi": c.roi,
             "training": {
                 "data": c.data,
                 "steps": self.step,
@@ -365,8 +394,10 @@ class Trainer:
             if val_images and self.step % c.val_every == 0:
                 result = self.validate(val_images)
                 self._append("val.jsonl", {"step": self.step, "wall_s": round(self.wall_s, 1), **result})
-                if result["objective"] < self.best:
-                    self.best = result["objective"]
+                # A ROI run's plain full-image objective rises by design (its background loses bits), so
+                # it exports its latest validated weights; other runs keep their best.
+                if c.roi or result["objective"] < self.best:
+                    self.best = min(self.best, result["objective"])
                     self.export(self.run_dir / "best", result)
                 self.save_state()
                 last_save = time.monotonic()
@@ -396,6 +427,11 @@ def _check_config(c: TrainConfig) -> None:
         raise ValueError("device cuda: no CUDA device is available")
     if c.amp not in AMP_MODES:
         raise ValueError(f"amp {c.amp!r}: one of {', '.join(AMP_MODES)}")
+    low, high = c.roi_alpha_range if len(c.roi_alpha_range) == 2 else (0.0, 0.0)
+    if not MIN_ALPHA <= low <= high <= MAX_ALPHA:
+        raise ValueError(f"roi_alpha_range must be two values within [{MIN_ALPHA:g}, {MAX_ALPHA:g}], low first")
+    if c.roi_background_weight <= 0 or c.roi_lpips_weight < 0:
+        raise ValueError("roi_background_weight must be > 0 and roi_lpips_weight ≥ 0")
 
 
 def _amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
