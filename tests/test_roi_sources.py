@@ -124,7 +124,7 @@ def test_face_map_puts_a_blob_on_the_portrait_face() -> None:
 
 
 def test_face_map_is_empty_without_faces(text_image: np.ndarray) -> None:
-    assert not face_map(make_image(240, 320, seed=2)).any()
+    assert not face_map(make_image(120, 160, seed=2)).any()
     assert not face_map(text_image).any()
 
 

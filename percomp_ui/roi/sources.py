@@ -164,9 +164,10 @@ def detect_text_lines(rgb: np.ndarray) -> list[Box]:
     1. characters: MSER regions of either polarity with a glyph's size, aspect, fill, contrast
        and strokes (see :func:`_character_row`), one per glyph;
     2. links: neighbours of similar height, stroke width and ink level side by side;
-    3. lines: linked groups of three or more characters that are at least twice as long as tall,
-       mostly aligned at the top or bottom, not all one shape (a row of windows is not a word),
-       and whose box is clearly two-tone (:func:`two_tone_separation` ≥ 0.75).
+    3. lines: linked groups of three or more characters (short ones of high contrast) that are at
+       least twice as long as tall, mostly aligned at the top or bottom, not all one shape (a row
+       of windows is not a word), and whose box is clearly two-tone (:func:`two_tone_separation`
+       ≥ 0.75); see :func:`_looks_like_line`.
     """
     gray, scale = _downscaled(_gray(rgb), _TEXT_SIDE)
     if min(gray.shape) < 2 * _MIN_TEXT_HEIGHT:
@@ -297,11 +298,12 @@ def _linked(characters: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
 
 
 def _looks_like_line(member: np.ndarray, gray: np.ndarray) -> bool:
-    """Line-level checks on a group of linked characters: at least three; at least twice as long as
-    a typical character is tall; no taller than ascender-to-descender type allows (1.35× the
-    tallest, 1.8× the median character); most tops or bottoms aligned; not all of one shape; and
-    a clearly two-tone box (ink on a background)."""
-    if len(member) < _MIN_LINE_CHARACTERS:
+    """Line-level checks on a group of linked characters: at least three, and when fewer than five
+    (where chance alignments of texture live) a mean contrast of at least 1.8; at least twice as
+    long as a typical character is tall; no taller than ascender-to-descender type allows (1.35×
+    the tallest, 1.8× the median character); most tops or bottoms aligned; not all of one shape;
+    and a clearly two-tone box (ink on a background)."""
+    if len(member) < _MIN_LINE_CHARACTERS or (len(member) < 5 and member[:, _CONTRAST].mean() < 1.8):
         return False
     x0, y0, x1, y1 = _bounds(member)
     h = member[:, _H]
