@@ -141,7 +141,7 @@ def test_cli_create_and_report(cli, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "session lab-1: 39 votes from 3 raters (3 kept)" in result.stdout
     report = json.loads(out_json.read_text())
-    assert [s["condition"] for s in report["scores"]][0] == "webp"
+    assert report["scores"][0]["condition"] == "webp"
     assert report["settings"]["bootstrap"]["resample"] == "rater" and len(report["votes"]) == 39
     rows = list(csv.DictReader(io.StringIO(out_csv.read_text())))
     assert len(rows) == 39 and {"bpp_a", "flips", "response_ms", "is_trap"} <= set(rows[0])

@@ -1,4 +1,4 @@
-"""``percomp sessions create | report``: subjective sessions from the command line."""
+"""``percomp sessions create | report | serve``: subjective sessions from the command line."""
 from __future__ import annotations
 
 import argparse
@@ -42,11 +42,11 @@ def _resamples(text: str) -> int:
 
 
 def add_sessions_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    from .screening import ScreeningRules
     from .scoring import BOOTSTRAP_RESAMPLES, RESAMPLE_UNITS
+    from .screening import ScreeningRules
 
     parser = sub.add_parser("sessions", help="blind pairwise subjective evaluation sessions", parents=[common])
-    commands = parser.add_subparsers(dest="sessions_command", metavar="{create,report}", required=True,
+    commands = parser.add_subparsers(dest="sessions_command", metavar="{create,report,serve}", required=True,
                                      parser_class=type(parser))
 
     p = commands.add_parser("create", help="render a session's stimuli and start its vote log", parents=[common])
@@ -71,6 +71,15 @@ def add_sessions_parser(sub: argparse._SubParsersAction, common: argparse.Argume
     p.add_argument("--min-flips", type=_non_negative, default=rules.min_median_flips,
                    help=f"exclude raters whose median A/B switches per trial is lower (default {rules.min_median_flips:g})")
     p.set_defaults(run=cmd_report)
+
+    p = commands.add_parser("serve", help="the sessions app (organise, rate, results) in a browser", parents=[common])
+    p.add_argument("sessions", type=Path, nargs="?", default=DEFAULT_SESSIONS_DIR,
+                   help=f"folder of sessions (default ./{DEFAULT_SESSIONS_DIR})")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=7861)
+    p.add_argument("--rater-only", action="store_true",
+                   help="only the Rate tab: the page to give raters (no condition names anywhere in it)")
+    p.set_defaults(run=cmd_serve)
 
 
 def cmd_create(args: argparse.Namespace) -> int:
@@ -107,3 +116,11 @@ def cmd_report(args: argparse.Namespace) -> int:
             print(f"wrote {path}", file=sys.stderr)
     return 0
 
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from ..app.sessions_tab import build_sessions_app
+
+    args.sessions.mkdir(parents=True, exist_ok=True)
+    app = build_sessions_app(args.sessions, zoo=args.zoo, rater_only=args.rater_only)
+    app.queue(default_concurrency_limit=8).launch(server_name=args.host, server_port=args.port, show_api=False)
+    return 0

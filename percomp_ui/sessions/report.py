@@ -60,9 +60,10 @@ def comparisons(votes: list[Vote], raters: set[str]) -> list[Comparison]:
             for v in votes if v.kind == COMPARISON and v.rater in raters]
 
 
-def build_report(db: Path, rules: ScreeningRules = ScreeningRules(), by: str = "vote",
+def build_report(db: Path, rules: ScreeningRules | None = None, by: str = "vote",
                  resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> SessionReport:
-    """Screen the raters of the session in ``db`` and score its conditions."""
+    """Screen the raters of the session in ``db`` (default rules unless given) and score its conditions."""
+    rules = rules or ScreeningRules()
     log = VoteLog(db)
     name, spec_data, manifest_data = log.session()
     spec = spec_from_dict(spec_data, db.parent)
@@ -93,8 +94,8 @@ def build_report(db: Path, rules: ScreeningRules = ScreeningRules(), by: str = "
 def format_report(report: SessionReport) -> str:
     """The report as plain text: screening rules and raters, then the score table."""
     kept = sum(r.kept for r in report.raters)
-    lines = [f"session {report.session}: {len(report.votes)} votes from {len(report.raters)} raters "
-             f"({kept} kept), {report.scored_votes} scored comparisons", "",
+    lines = [(f"session {report.session}: {len(report.votes)} votes from {len(report.raters)} raters "
+              f"({kept} kept), {report.scored_votes} scored comparisons"), "",
              "screening (a rater is excluded when any rule fails; training trials ignored):"]
     lines += [f"  - {rule}" for rule in report.rules.describe()]
     lines += ["", _table([("rater", "trials", "traps failed", "median s", "median flips", "identical: A share",
@@ -103,8 +104,8 @@ def format_report(report: SessionReport) -> str:
          _number(r.median_flips, "g"), _number(r.identical_a_share, ".2f"), "kept" if r.kept else
          "excluded: " + "; ".join(r.failed)) for r in report.raters])]
     boot = report.settings["bootstrap"]
-    lines += ["", f"scores (Elo: mean of {ELO_RUNS} shuffled runs, K={ELO_K:g}, not sure = draw; Bradley–Terry θ: "
-                  f"log-odds, ties half a win; 95 % bootstrap over {boot['resample']}s, {boot['resamples']} resamples):",
+    lines += ["", (f"scores (Elo: mean of {ELO_RUNS} shuffled runs, K={ELO_K:g}, not sure = draw; Bradley–Terry θ: "
+                   f"log-odds, ties half a win; 95 % bootstrap over {boot['resample']}s, {boot['resamples']} resamples):"),
               _table([("condition", "mean bpp", "votes", "won", "tied", "lost", "Elo", "BT θ", "95 % interval")] + [
                   (s.label, f"{s.mean_bpp:.3f}", str(s.votes), str(s.wins), str(s.ties), str(s.losses),
                    f"{s.elo:.0f}", f"{s.bt:+.2f}", f"[{s.bt_low:+.2f}, {s.bt_high:+.2f}]") for s in report.scores])]

@@ -30,8 +30,8 @@ class ScreeningRules:
     def describe(self) -> list[str]:
         """The rules as sentences, for reports."""
         return [
-            f"failed traps: preferred the obviously worse image in more than "
-            f"{self.max_trap_failure_rate:.0%} of trap trials",
+            (f"failed traps: preferred the obviously worse image in more than "
+             f"{self.max_trap_failure_rate:.0%} of trap trials"),
             f"too fast: median response time under {self.min_median_response_s:g} s",
             f"too few flips: median A/B switches per trial under {self.min_median_flips:g}",
         ]

@@ -51,7 +51,7 @@ class ImageStimuli:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ImageStimuli":
+    def from_dict(cls, data: dict[str, Any]) -> ImageStimuli:
         return cls(tuple(data["crop"]), data["target_bpp"], data["reference"],  # type: ignore[arg-type]
                    {key: Stimulus(**value) for key, value in data["stimuli"].items()})
 
