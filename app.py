@@ -1,61 +1,52 @@
-"""percomp demo on the shipped checkpoint and the sample images in ``assets/``.
+"""The percomp workbench: a Gradio app on the zoo's models and the sample images in ``assets/``.
 
-Until the Gradio workbench lands (issue: "The Gradio workbench"), this runs the real codec path a
-user would: each sample is compressed to a ``.pcmp`` file at several target bit rates (0.2 / 0.35 /
-0.6 bpp by default), decoded back from the file, and measured; reconstructions and streams are
-written to ``demo-output/``.
+    .venv/bin/python app.py [--host 127.0.0.1] [--port 7860] [--share] [--zoo checkpoints/]
+                            [--device auto|cpu|cuda] [--precision auto|float32|bfloat16]
 
-    .venv/bin/python app.py [--model base-vr] [--bpp 0.1 0.25 0.5] [--out demo-output]
+Opens http://127.0.0.1:7860 (see README "The workbench"); the layout and API live in
+``percomp_ui/app/``.
 """
 from __future__ import annotations
 
-import argparse
-import sys
-from pathlib import Path
+import os
+
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported: no calls home
+
+import argparse  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from percomp_ui.app.ui import ASSETS, MAX_FILE_SIZE, build_app  # noqa: E402
+from percomp_ui.app.workbench import APP_MAX_PIXELS, default_device  # noqa: E402
+from percomp_ui.codec import PRECISIONS  # noqa: E402
+from percomp_ui.errors import PercompError  # noqa: E402
 
 
-from percomp_ui.codec import LearnedCodec
-from percomp_ui.errors import PercompError
-from percomp_ui.fileio import atomic_write
-from percomp_ui.images import load_image, save_png
-from percomp_ui.metrics import psnr_rgb
-
-ROOT = Path(__file__).resolve().parent
-
-
-def run_demo(model: str, targets: list[float], out_dir: Path) -> None:
-    codec = LearnedCodec.from_zoo(model)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    print(f"model {model}: {codec.model.num_levels} rate levels, weights {codec.weights_hash.hex()}")
-    print(f"{'image':14}{'target':>8}{'bytes':>8}{'bpp':>8}{'PSNR dB':>9}")
-    for path in sorted((ROOT / "assets").glob("*.png")):
-        image = load_image(path)
-        prepared = codec.prepare(image.rgb)
-        for target in targets:
-            stem = f"{path.stem}-{target:g}bpp"
-            try:
-                encoded = codec.encode_to_bpp(prepared, target)
-            except PercompError as error:
-                print(f"{path.name:14}{target:8g}  skipped: {error}")
-                continue
-            atomic_write(out_dir / f"{stem}.pcmp", encoded.data)
-            decoded = codec.decode((out_dir / f"{stem}.pcmp").read_bytes())
-            save_png(decoded, out_dir / f"{stem}.png")
-            print(f"{path.name:14}{target:8g}{len(encoded.data):8d}{encoded.bpp:8.3f}{psnr_rgb(image.rgb, decoded):9.2f}")
-    print(f"streams and reconstructions in {out_dir}")
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="app.py", description="percomp workbench (Gradio)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
+    parser.add_argument("--port", type=int, default=7860)
+    parser.add_argument("--share", action="store_true", help="also open a public Gradio share link")
+    parser.add_argument("--zoo", type=Path, default=None, help="model folder (default: checkpoints/)")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                        help="auto: cuda when a GPU is available, else cpu")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="analysis/synthesis transforms; auto: bfloat16 where the hardware runs it natively")
+    parser.add_argument("--samples", type=Path, default=ASSETS, help="folder of sample images")
+    parser.add_argument("--max-pixels", type=int, default=APP_MAX_PIXELS, help="largest upload, in pixels")
+    return parser.parse_args(argv)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description="percomp codec demo on the sample images")
-    parser.add_argument("--model", default="base-vr")
-    parser.add_argument("--bpp", type=float, nargs="+", default=[0.2, 0.35, 0.6])
-    parser.add_argument("--out", type=Path, default=ROOT / "demo-output")
-    args = parser.parse_args()
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    device = default_device() if args.device == "auto" else args.device
     try:
-        run_demo(args.model, args.bpp, args.out)
+        demo = build_app(args.zoo, device=device, precision=args.precision, samples=args.samples,
+                         max_pixels=args.max_pixels)
     except PercompError as error:
         print(f"percomp: error: {error}", file=sys.stderr)
         return error.exit_code
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size=MAX_FILE_SIZE)
     return 0
 
 
