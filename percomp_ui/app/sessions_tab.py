@@ -32,7 +32,8 @@ from ..errors import InputError, PercompError
 from ..images import list_images, load_image
 from ..sessions.design import parse_spec, spec_from_dict, spec_text
 from ..sessions.folder import Session, create_session, list_sessions, open_session
-from ..sessions.report import build_report, format_report, report_json, scores_csv, scores_figure, votes_csv
+from ..sessions.report import (SCORE_HEADERS, build_report, format_report, report_json, score_rows, scores_csv,
+                               scores_figure, votes_csv)
 from ..sessions.schedule import TRAINING, plan_length
 from ..sessions.screening import ScreeningRules
 from ..sessions.votelog import ANSWERS, check_rater
@@ -274,7 +275,7 @@ def _rate_tab(sessions_dir: Path) -> None:
             gr.HTML('<div id="pc-showing">Showing: A</div>')
             with gr.Column(elem_id="pc-viewport"):
                 images = [gr.Image(label=label, format="png", type="numpy", interactive=False, show_label=False,
-                                   show_download_button=False, show_fullscreen_button=False, show_share_button=False,
+                                   show_download_button=False, show_fullscreen_button=False,
                                    container=False, elem_id=elem_id)
                           for label, elem_id in (("Reference", "pc-image-ref"), ("A", "pc-image-a"),
                                                  ("B", "pc-image-b"))]
@@ -411,14 +412,11 @@ def _results(sessions_dir: Path, name: str | None, by: str, traps: float | None,
     session = _open(sessions_dir, name)
     rules = ScreeningRules(float(traps or 0), float(speed or 0), float(flips or 0))
     report = build_report(session.log.path, rules, by=by, resamples=RESULTS_RESAMPLES)
-    table = [[s.label, round(s.mean_bpp, 3), s.votes, s.wins, s.ties, s.losses, round(s.elo), round(s.bt, 2),
-              f"[{s.bt_low:+.2f}, {s.bt_high:+.2f}]"] for s in report.scores]
-    headers = ["condition", "mean bpp", "votes", "won", "tied", "lost", "Elo", "BT θ", "95 % interval"]
     folder = Path(tempfile.mkdtemp(prefix="percomp-results-"))
     files = {f"{report.session}-votes.csv": votes_csv(report.votes), f"{report.session}-scores.csv": scores_csv(report),
              f"{report.session}-report.json": json.dumps(report_json(report), indent=2) + "\n"}
     for file_name, content in files.items():
         (folder / file_name).write_text(content, encoding="utf-8")
     figure = scores_figure(report) if report.scores and report.scored_votes else None
-    return (gr.Dataframe(value=table, headers=headers), figure, format_report(report),
-            [str(folder / f) for f in files])
+    table = gr.Dataframe(value=[list(row) for row in score_rows(report)], headers=list(SCORE_HEADERS))
+    return table, figure, format_report(report), [str(folder / f) for f in files]

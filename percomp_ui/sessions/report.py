@@ -106,10 +106,20 @@ def format_report(report: SessionReport) -> str:
     boot = report.settings["bootstrap"]
     lines += ["", (f"scores (Elo: mean of {ELO_RUNS} shuffled runs, K={ELO_K:g}, not sure = draw; Bradley–Terry θ: "
                    f"log-odds, ties half a win; 95 % bootstrap over {boot['resample']}s, {boot['resamples']} resamples):"),
-              _table([("condition", "mean bpp", "votes", "won", "tied", "lost", "Elo", "BT θ", "95 % interval")] + [
-                  (s.label, f"{s.mean_bpp:.3f}", str(s.votes), str(s.wins), str(s.ties), str(s.losses),
-                   f"{s.elo:.0f}", f"{s.bt:+.2f}", f"[{s.bt_low:+.2f}, {s.bt_high:+.2f}]") for s in report.scores])]
+              _table([SCORE_HEADERS, *score_rows(report)])]
     return "\n".join(lines) + "\n"
+
+
+SCORE_HEADERS = ("condition", "mean bpp", "votes", "won", "tied", "lost", "Elo", "BT θ", "95 % interval")
+
+
+def score_rows(report: SessionReport) -> list[tuple[str, ...]]:
+    """The score table as text cells (scores of a condition without votes shown as "-")."""
+    rows = []
+    for s in report.scores:
+        scored = (f"{s.elo:.0f}", f"{s.bt:+.2f}", f"[{s.bt_low:+.2f}, {s.bt_high:+.2f}]") if s.votes else ("-",) * 3
+        rows.append((s.label, f"{s.mean_bpp:.3f}", str(s.votes), str(s.wins), str(s.ties), str(s.losses), *scored))
+    return rows
 
 
 def report_json(report: SessionReport) -> dict[str, Any]:
