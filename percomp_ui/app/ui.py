@@ -18,6 +18,7 @@ import gradio as gr
 from ..classical import available_codecs
 from ..errors import InputError, PercompError
 from ..roi.mask import DEFAULT_ALPHA, check_alpha
+from .sessions_tab import add_sessions_tabs
 from .sweep import rd_sweep
 from .views import Tab, View, chart, view
 from .workbench import (
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 DEFAULT_SAMPLE = "kodim04.png"  # a Kodak portrait: the auto ROI finds the face
+DEFAULT_SESSIONS_DIR = Path.home() / ".local" / "share" / "percomp" / "sessions"
 CONCURRENCY = 2  # events computed at once; each uses every core through torch / the codec libraries
 MAX_FILE_SIZE = "64mb"
 BPP_RANGE = (0.05, 2.0, 0.01)
@@ -59,9 +61,10 @@ def settings_from(model: str, source: str, bpp: float, alpha: float, codecs: lis
 
 
 def build_app(zoo: Path | None = None, *, device: str | None = None, precision: str = "auto",
-              samples: Path = ASSETS, max_pixels: int = APP_MAX_PIXELS,
-              default_sample: str = DEFAULT_SAMPLE) -> gr.Blocks:
-    """The workbench as a queued ``gr.Blocks`` (call ``.launch()``); models come from ``zoo``."""
+              samples: Path = ASSETS, max_pixels: int = APP_MAX_PIXELS, default_sample: str = DEFAULT_SAMPLE,
+              sessions_dir: Path = DEFAULT_SESSIONS_DIR) -> gr.Blocks:
+    """The workbench, then the subjective-session tabs (Rate, Organise, Results on ``sessions_dir``),
+    as a queued ``gr.Blocks`` (call ``.launch()``); models come from ``zoo``."""
     pool = CodecPool(zoo, device, precision)
     models = pool.zoo.names(BASE)
     if not models:
@@ -127,6 +130,7 @@ def build_app(zoo: Path | None = None, *, device: str | None = None, precision: 
                               interactive=False, elem_id="rd")
                 downloads = gr.File(label="Downloads: streams, PNG reconstructions, numbers (JSON)",
                                     file_count="multiple", interactive=False, elem_id="downloads")
+            add_sessions_tabs(sessions_dir, zoo)
 
         view_inputs = [bits_of, left, right, zoom_factor]
         outputs = [state, status, source, editor, saliency, overlay, bits_of, bits, bits_caption, flip, gallery,
