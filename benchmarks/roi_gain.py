@@ -4,7 +4,8 @@ For every image of a folder (default ``../shared/datasets/roi``: faces and text)
 computed once; the image is then coded at ``--bpp`` (rate control, real file bytes incl. the ROI map)
 without a ROI (BASE) and with the ROI at ``--alpha``, and at each α of ``--sweep``. The region
 metrics (ROI / background PSNR and MS-SSIM, the ROI's share of the bits from the real likelihoods)
-use the same mask for every coding, so BASE and ROI are compared on the same pixels.
+use the same region for every coding — the detected ROI (seed 003 eq. 1 mask ≥ ½) — so BASE and ROI
+are compared on the same pixels.
 
 Prints a table, writes JSON, an α-sweep plot and side-by-side crops (original | BASE | ROI) of one
 face image and one text image.
@@ -28,7 +29,7 @@ from percomp_ui.errors import InputError
 from percomp_ui.fileio import atomic_write
 from percomp_ui.images import encode_png, list_images, load_image
 from percomp_ui.metrics import ms_ssim_rgb, psnr_rgb
-from percomp_ui.roi.mask import RoiRequest, roi_masks
+from percomp_ui.roi.mask import RoiMasks, RoiRequest, roi_masks
 from percomp_ui.roi.metrics import region_metrics
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,14 +37,14 @@ TOLERANCE = 0.02  # the issue's ±2 % rate-control band
 CROP = 256
 
 
-def code(codec: LearnedCodec, rgb: np.ndarray, prepared: PreparedImage, bpp: float, mask: np.ndarray,
+def code(codec: LearnedCodec, rgb: np.ndarray, prepared: PreparedImage, bpp: float, masks: RoiMasks,
          alpha: float | None) -> tuple[dict[str, Any], np.ndarray]:
-    request = None if alpha is None else RoiRequest(mask, alpha)
+    request = None if alpha is None else RoiRequest(masks.smoothed, alpha)
     encoded = codec.encode_to_bpp(prepared, bpp, request)
     decoded = codec.decode(encoded.data)
     row = {"alpha": alpha, "bpp": encoded.bpp, "within_tolerance": abs(encoded.bpp / bpp - 1) <= TOLERANCE,
            "psnr": psnr_rgb(rgb, decoded), "ms_ssim": ms_ssim_rgb(rgb, decoded),
-           **region_metrics(rgb, decoded, mask, codec.bit_map(encoded.stream))}
+           **region_metrics(rgb, decoded, masks.mask, codec.bit_map(encoded.stream))}
     return row, decoded
 
 
@@ -103,6 +104,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "datasets" / "roi")
     parser.add_argument("--model", default="base-vr")
+    parser.add_argument("--limit", type=int, help="only the first N images of each subfolder (a quick run)")
     parser.add_argument("--bpp", type=float, default=0.15)
     parser.add_argument("--alpha", type=float, default=1.0)
     parser.add_argument("--sweep", type=float, nargs="*", default=[0.25, 0.5, 1.0, 2.0, 3.0])
@@ -115,14 +117,19 @@ def main() -> None:
     alphas = sorted(set(args.sweep) | {args.alpha})
     images: dict[str, Any] = {}
     crops: dict[str, np.ndarray] = {}
+    taken: dict[str, int] = {}
     for path in list_images([args.data]):
         key = path.relative_to(args.data).as_posix()
+        group = key.split("/")[0]
+        if args.limit is not None and taken.get(group, 0) >= args.limit:
+            continue
+        taken[group] = taken.get(group, 0) + 1
         rgb = load_image(path).rgb
-        mask = roi_masks(rgb, args.source).smoothed
+        masks = roi_masks(rgb, args.source)
         prepared = codec.prepare(rgb)
         try:
-            base, base_rgb = code(codec, rgb, prepared, args.bpp, mask, None)
-            coded = {alpha: code(codec, rgb, prepared, args.bpp, mask, alpha) for alpha in alphas}
+            base, base_rgb = code(codec, rgb, prepared, args.bpp, masks, None)
+            coded = {alpha: code(codec, rgb, prepared, args.bpp, masks, alpha) for alpha in alphas}
         except InputError as error:
             images[key] = {"skipped": str(error)}
             print(f"{key:48} skipped: {error}")
@@ -132,9 +139,8 @@ def main() -> None:
         print(f"{key:48} {base['bpp']:.4f}/{roi['bpp']:.4f} bpp  ROI {base['roi_psnr']:.2f} → {roi['roi_psnr']:.2f} dB"
               f"  background {base['background_psnr']:.2f} → {roi['background_psnr']:.2f} dB"
               f"  ROI bits {base['roi_bit_share']:.0%} → {roi['roi_bit_share']:.0%} (area {roi['roi_fraction']:.0%})")
-        group = key.split("/")[0]
         if group not in crops and roi["roi_fraction"] > 0:
-            box = crop_box(mask)
+            box = crop_box(masks.mask)
             crops[group] = side_by_side([("original", rgb), (f"BASE {base['bpp']:.3f} bpp", base_rgb),
                                          (f"ROI a={args.alpha:g} {roi['bpp']:.3f} bpp", coded[args.alpha][1])], box)
 

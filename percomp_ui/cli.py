@@ -74,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", default="auto",
                    help="auto, saliency, saliency-fine, faces, text, dnn, or a painted mask image (default auto)")
     p.add_argument("--overlay", type=Path, help="the overlay PNG (default: OUT's name with -overlay)")
+    _add_saliency_weights(p)
     _add_pixel_limit(p)
     p.set_defaults(run=cmd_roi)
 
@@ -142,8 +143,22 @@ def _common_options(default: object) -> argparse.ArgumentParser:
 
 
 def _add_roi_options(p: argparse.ArgumentParser, flag: str, text: str) -> None:
-    p.add_argument(flag, metavar="SOURCE_OR_MASK", help=text + " (dnn reads its weights from $PERCOMP_SALIENCY_WEIGHTS)")
+    p.add_argument(flag, metavar="SOURCE_OR_MASK", help=text)
     p.add_argument("--alpha", type=float, help="seed-003 α with --roi: smaller gives the ROI more bits (default 1)")
+    _add_saliency_weights(p)
+
+
+def _add_saliency_weights(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--saliency-weights", type=Path, metavar="FILE.safetensors",
+                   help="weights of the dnn ROI source (default $PERCOMP_SALIENCY_WEIGHTS)")
+
+
+def _use_saliency_weights(args: argparse.Namespace) -> None:
+    """``--saliency-weights`` for this process's dnn ROI source (it reads the environment variable)."""
+    from .roi.sources import SALIENCY_WEIGHTS_ENV
+
+    if args.saliency_weights is not None:
+        os.environ[SALIENCY_WEIGHTS_ENV] = str(args.saliency_weights)
 
 
 def _add_runtime_options(p: argparse.ArgumentParser) -> None:
@@ -236,6 +251,7 @@ def cmd_compress(args: argparse.Namespace) -> int:
         _check_rate(codec, rate, "--level")
 
     roi = _roi_choice(args.roi, args.alpha)
+    _use_saliency_weights(args)
 
     def work(src: Path, dst: Path) -> str:
         image = load_image(src, max_pixels)
@@ -295,6 +311,7 @@ def cmd_roi(args: argparse.Namespace) -> int:
     from .roi.mask import roi_masks
 
     source, _ = _roi_choice(args.source, None) or ("none", 0.0)
+    _use_saliency_weights(args)
     if source == "none":
         raise InputError("--source none has no mask to write")
     image = load_image(args.input, _max_pixels(args))
@@ -352,6 +369,7 @@ def _eval_model(args: argparse.Namespace) -> int:
     if args.roi is not None and args.region is not None:
         raise InputError("--roi already reports region metrics; --region is for the plain baseline")
     roi = _roi_choice(args.roi, args.alpha)
+    _use_saliency_weights(args)
     region, alpha = (None, None) if roi is None else roi
     if args.region is not None:
         region = _roi_choice(args.region, None)[0]
@@ -380,7 +398,8 @@ def _eval_classical(args: argparse.Namespace) -> int:
     from .evaluate import classical_results_json, evaluate_classical
 
     for option, value in (("--rates", args.rates), ("--update-card", args.update_card or None),
-                          ("--roi", args.roi), ("--region", args.region), ("--alpha", args.alpha)):
+                          ("--roi", args.roi), ("--region", args.region), ("--alpha", args.alpha),
+                          ("--saliency-weights", args.saliency_weights)):
         if value is not None:
             raise InputError(f"{option} is for --model, not --codec")
     if args.qualities is not None and args.bpp_targets is not None:

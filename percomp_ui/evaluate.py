@@ -4,7 +4,7 @@ Two kinds of codec:
 
 * a learned zoo model (:func:`evaluate_folder`), one point per rate level or per target bpp (matched
   rate through ``LearnedCodec.encode_to_bpp``), optionally with a seed-003 ROI: ``region`` names the
-  ROI source whose smoothed mask defines the region for the region metrics (:data:`REGION_KEYS`,
+  ROI source whose mask (seed 003 eq. 1) defines the region for the region metrics (:data:`REGION_KEYS`,
   including the share of bits spent in the ROI, from the real likelihoods), and ``roi_alpha`` also
   codes the image with that ROI at that α;
 * a classical baseline from :mod:`percomp_ui.classical` (:func:`evaluate_classical`), either one point
@@ -86,7 +86,7 @@ def evaluate_image(codec: LearnedCodec, rgb: np.ndarray, points: Sequence[float]
         decode_s = time.perf_counter() - start
         row = _row(encoded.bpp, rgb, decoded, encode_s, decode_s)
         if masks is not None:
-            measured = region_metrics(rgb, decoded, masks.smoothed, codec.bit_map(encoded.stream))
+            measured = region_metrics(rgb, decoded, masks.mask, codec.bit_map(encoded.stream))
             row.update({key.replace("_", "-"): value
                         for key, value in measured.items()})
         rows.append(row)

@@ -122,3 +122,23 @@ def test_eval_roi_option_errors(cli, tmp_path: Path, args: list[str], message: s
     save_png(make_image(48, 64, seed=0), folder / "a.png")
     result = cli("eval", folder, *args, "--out", tmp_path / "r.json")
     assert result.returncode == 2 and message in result.stderr
+
+
+def test_dnn_source_takes_its_weights_from_the_command_line(cli, image_png: Path, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from percomp_ui.roi.sources import SALIENCY_WEIGHTS_ENV
+    from percomp_ui.roi.u2net import U2Net, save_saliency_net
+    from test_roi_sources import TINY_NET
+
+    monkeypatch.delenv(SALIENCY_WEIGHTS_ENV, raising=False)
+    missing = cli("roi", image_png, "--out", tmp_path / "m.png", "--source", "dnn")
+    assert missing.returncode == 2 and "--saliency-weights" in missing.stderr
+    torch.manual_seed(0)
+    weights = tmp_path / "net.safetensors"
+    save_saliency_net(U2Net(TINY_NET), weights)
+    monkeypatch.setenv(SALIENCY_WEIGHTS_ENV, "")  # restored after the test (the CLI sets it for its process)
+    result = cli("roi", image_png, "--out", tmp_path / "m.png", "--source", "dnn", "--saliency-weights", weights)
+    assert result.returncode == 0, result.stderr
+    assert np.asarray(Image.open(tmp_path / "m.png")).shape == (96, 128)

@@ -1,6 +1,8 @@
 """Quality inside and outside the region of interest, and the share of bits spent on it.
 
-The ROI is where ``RM_2D ≥ ½`` (seed 003's smoothed mask). Region MS-SSIM is the five-scale MS-SSIM
+The ROI is where a mask is ≥ ½. Callers pass seed 003's eq. 1 mask (``RoiMasks.mask``: the detected
+faces, text or painted strokes themselves); the smoothed ``RM_2D`` only shapes how bits are spread,
+and a thin text line smoothed by the 51×51 kernel would fall under ½ everywhere. Region MS-SSIM is the five-scale MS-SSIM
 whose per-scale means (the contrast-structure terms and the last scale's SSIM) are taken over the
 region only — with a full mask it equals :func:`percomp_ui.metrics.ms_ssim_rgb` exactly. At a
 coarse scale where the region has no pixel left inside the valid window area (a thin border region,
