@@ -324,7 +324,7 @@ class Session:
     def quick_metrics(self, result: Result, masks: RoiMasks) -> dict[str, Any]:
         """Bytes, bpp and the PSNRs: milliseconds, shown with the first reconstruction."""
         def make() -> dict[str, Any]:
-            reconstruction, region = result.rendered.reconstruction, roi_region(masks.smoothed)
+            reconstruction, region = result.rendered.reconstruction, roi_region(masks.mask)
             return {
                 "bytes": len(result.rendered.data), "bpp": result.rendered.bpp,
                 "psnr": psnr_rgb(self.rgb, reconstruction),
@@ -332,7 +332,7 @@ class Session:
                 "background_psnr": region_psnr(self.rgb, reconstruction, ~region),
                 "roi_fraction": float(region.mean()),
             }
-        return self._metrics.get_or_make(("quick", result.key, digest(masks.smoothed)), make)
+        return self._metrics.get_or_make(("quick", result.key, digest(masks.mask)), make)
 
     def full_metrics(self, result: Result, masks: RoiMasks) -> dict[str, Any]:
         """Every number of a result (MS-SSIM, FLIP, LPIPS when available, region MS-SSIM, ROI bit share)."""
@@ -340,13 +340,13 @@ class Session:
             reconstruction = result.rendered.reconstruction
             bits = self.bit_map(result) if result.stream is not None else None
             numbers = {**self.quick_metrics(result, masks),
-                       **region_metrics(self.rgb, reconstruction, masks.smoothed, bits)}
+                       **region_metrics(self.rgb, reconstruction, masks.mask, bits)}
             numbers["ms_ssim"] = ms_ssim_rgb(self.rgb, reconstruction)
             numbers["flip"] = float(self.flip_map(result).mean())
             if lpips_available():
                 numbers["lpips"] = lpips_distance(self.rgb, reconstruction)
             return numbers
-        return self._metrics.get_or_make(("full", result.key, digest(masks.smoothed)), make)
+        return self._metrics.get_or_make(("full", result.key, digest(masks.mask)), make)
 
     def flip_map(self, result: Result) -> np.ndarray:
         return self._flip_maps.get_or_make(result.key, lambda: flip_map(self.rgb, result.rendered.reconstruction))
@@ -423,7 +423,7 @@ class BitPanel:
 def bit_panel(session: Session, result: Result, masks: RoiMasks) -> BitPanel:
     """The bit-allocation heat map of a learned result with its totals and the ROI's share."""
     bits = session.bit_map(result)
-    region = roi_region(masks.smoothed)
+    region = roi_region(masks.mask)
     total = float(bits.sum())
     share = float(bits[region].sum()) / total if total > 0 else math.nan
     caption = (f"**{result.label}**: {len(result.rendered.data):,} bytes in the file "
