@@ -6,29 +6,14 @@ import json
 import sys
 from pathlib import Path
 
+from ..cli import float_option
 from ..errors import InputError
 
 DEFAULT_SESSIONS_DIR = Path("sessions")
 
 
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"expected a fraction between 0 and 1, got {text!r}")
-    return value
-
-
-def _non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number ≥ 0, got {text!r}")
-    return value
+_fraction = float_option(lambda v: 0 <= v <= 1, "a fraction between 0 and 1")
+_non_negative = float_option(lambda v: 0 <= v < float("inf"), "a number ≥ 0")
 
 
 def _resamples(text: str) -> int:
