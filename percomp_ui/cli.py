@@ -75,6 +75,21 @@ def build_parser() -> argparse.ArgumentParser:
     _add_runtime_options(p)
     p.set_defaults(run=cmd_compress)
 
+    p = sub.add_parser("choose", help="seed-000 model choice: per image the best of several models at a "
+                       "bpp cap (--bpp), or the best mean quality for a folder's average bpp (--budget-bpp)",
+                       parents=[common])
+    p.add_argument("input", type=Path, help="an image, or a folder of images")
+    p.add_argument("output", type=Path, help="a .pcmp file, or a folder for a batch")
+    p.add_argument("--models", nargs="+", help="candidate zoo models (default: the zoo's seed-000 family)")
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--bpp", type=_positive_float, help="every file ≤ this bpp; per image the best model")
+    target.add_argument("--budget-bpp", type=_positive_float,
+                        help="the folder's total bits / total pixels ≤ this (CLIC's rule), mean quality maximised")
+    p.add_argument("--metric", default="psnr", choices=("psnr", "ms-ssim"), help="the quality to maximise")
+    p.add_argument("--report", type=Path, help="write the choices (model, rate, bpp, quality per image) as JSON")
+    _add_runtime_options(p)
+    p.set_defaults(run=cmd_choose)
+
     p = sub.add_parser("roi", help="an image's seed-003 ROI mask (RM_2D) and an overlay, as PNGs", parents=[common])
     p.add_argument("input", type=Path, help="an image")
     p.add_argument("--out", type=Path, required=True, help="the mask PNG to write (8-bit gray, RM_2D × 255)")
@@ -332,6 +347,65 @@ def cmd_roi(args: argparse.Namespace) -> int:
     print(f"{args.input.name}: ROI ({source if isinstance(source, str) else 'painted'}) covers {share:.1%} "
           f"of the image; wrote {args.out} and {overlay}")
     return 0
+
+
+SEED000_FAMILY = "seed-000"
+BUDGET_RATE_STEP = 0.5  # --budget-bpp: candidate rates every half level
+
+
+def cmd_choose(args: argparse.Namespace) -> int:
+    from .choice import allocate_budget, candidate_options, choose_for_bpp
+    from .codec import LearnedCodec
+    from .fileio import atomic_write
+    from .images import IMAGE_SUFFIXES, load_image
+    from .zoo import default_checkpoint_dir, list_cards
+
+    names = args.models or [card["name"] for card in list_cards(args.zoo or default_checkpoint_dir())
+                            if card.get("family") == SEED000_FAMILY]
+    if not names:
+        raise InputError("no seed-000 models in the zoo (cards with family 'seed-000'); name candidates with --models")
+    max_pixels = _max_pixels(args)
+    codecs = {name: LearnedCodec.from_zoo(name, args.zoo, args.device, max_pixels, args.precision)
+              for name in dict.fromkeys(names)}
+    pairs = _pairs(args.input, args.output, IMAGE_SUFFIXES, ".pcmp")
+    report: dict[str, dict] = {}
+
+    def record(src: Path, option, pixels: int) -> str:
+        stream = option.encoded.stream
+        report[src.name] = {"model": option.model, "rate": stream.rate, "bytes": len(option.encoded.data),
+                            "bpp": option.bits / pixels, args.metric: option.quality}
+        return (f"{src.name}: {option.model} at rate {stream.rate:.3f}, {option.bits / pixels:.4f} bpp, "
+                f"{args.metric} {option.quality:.4f}")
+
+    if args.bpp is not None:
+        def work(src: Path, dst: Path) -> str:
+            rgb = load_image(src, max_pixels).rgb
+            best, options = choose_for_bpp(rgb, codecs, args.bpp, args.metric)
+            atomic_write(dst, best.encoded.data)
+            others = ", ".join(f"{o.model} {o.quality:.3f}" for o in options if o is not best)
+            return record(src, best, rgb.shape[0] * rgb.shape[1]) + (f" (others: {others})" if others else "")
+
+        code = _run_batch(pairs, work, args.quiet, args.debug)
+    else:
+        top = max(codec.max_rate for codec in codecs.values())
+        rates = [i * BUDGET_RATE_STEP for i in range(int(top / BUDGET_RATE_STEP) + 1)]
+        options, pixels = {}, {}
+        for src, _ in pairs:
+            rgb = load_image(src, max_pixels).rgb
+            options[src], pixels[src] = candidate_options(rgb, codecs, rates, args.metric), rgb.shape[0] * rgb.shape[1]
+        chosen = allocate_budget(options, pixels, args.budget_bpp)
+        for src, dst in pairs:
+            atomic_write(dst, chosen[src].encoded.data)
+            if not args.quiet:
+                print(record(src, chosen[src], pixels[src]), file=sys.stderr)
+        average = sum(o.bits for o in chosen.values()) / sum(pixels.values())
+        mean_quality = sum(o.quality for o in chosen.values()) / len(chosen)
+        print(f"{len(chosen)} images: average {average:.4f} bpp (budget {args.budget_bpp:g}), "
+              f"mean {args.metric} {mean_quality:.4f}", file=sys.stderr)
+        code = 0
+    if args.report is not None:
+        atomic_write(args.report, (json.dumps(report, indent=2) + "\n").encode())
+    return code
 
 
 def cmd_decompress(args: argparse.Namespace) -> int:
