@@ -142,3 +142,35 @@ def test_gain_bank_out_of_range_rate() -> None:
     bank = GainBank([1.0, 4.0], 2)
     with pytest.raises(ValueError):
         bank.for_rate(1.5)
+
+
+def test_extend_log_gains_keeps_known_levels_and_continues_the_line() -> None:
+    from percomp_ui.nn.gain import extend_log_gains
+
+    known = torch.tensor([[0.0, 1.0], [0.5, 1.5], [1.0, 2.5]])
+    extended = extend_log_gains(known, [64, 128, 256], [16, 32, 64, 128, 256, 512])
+    assert torch.equal(extended[2:5], known)
+    assert torch.allclose(extended[1], torch.tensor([-0.5, 0.5]))  # one step below level 0
+    assert torch.allclose(extended[0], torch.tensor([-1.0, 0.0]))
+    assert torch.allclose(extended[5], torch.tensor([1.5, 3.5]))  # continues the top step
+    with pytest.raises(ValueError, match="contiguous"):
+        extend_log_gains(known, [64, 128, 256], [16, 64, 256])
+
+
+def test_a_run_with_a_longer_ladder_starts_from_a_shorter_checkpoint(tmp_path, monkeypatch) -> None:
+    from conftest import TINY_CONFIG, make_tiny_model
+    from percomp_ui.train.trainer import TrainConfig, Trainer
+    from percomp_ui.zoo import save_checkpoint
+
+    zoo = tmp_path / "zoo"
+    source = make_tiny_model(0)
+    save_checkpoint(source, "short", {"training": {"steps": 7}}, zoo)
+    monkeypatch.setenv("PERCOMP_CHECKPOINTS", str(zoo))
+    lambdas = [16.0, 32.0, *TINY_CONFIG.lambdas]
+    config = TrainConfig(data=[str(tmp_path)], N=TINY_CONFIG.N, M=TINY_CONFIG.M, lambdas=lambdas,
+                         init_from="short", threads=1)
+    trainer = Trainer(tmp_path / "run", config)
+    assert trainer.step == 7 and trainer.model.num_levels == len(lambdas)
+    loaded = trainer.model.y_gains.log_gain.detach()
+    assert torch.allclose(loaded[2:], source.y_gains.log_gain.detach(), atol=1e-3)  # fp16 storage
+    assert (loaded[0] < loaded[1]).float().mean() > 0.5  # the new low levels get smaller gains

@@ -75,3 +75,21 @@ class GainBank(nn.Module):
         gain = interpolate_log_gain(self.log_gain, rate).exp()
         gain_inv = interpolate_log_gain(self.log_gain_inv, rate).exp()
         return gain[None, :, None, None], gain_inv[None, :, None, None]
+
+
+def extend_log_gains(log_gains: Tensor, old_lambdas: Sequence[float], new_lambdas: Sequence[float]) -> Tensor:
+    """Gains for a longer λ ladder that contains ``old_lambdas`` as one contiguous run.
+
+    Known levels keep their gains; new ones continue the log-gain line through the two nearest
+    trained levels (one level's step per new level), the rate-gain relation the trained ladder
+    already follows. Raises ValueError when the old ladder is not a contiguous part of the new one.
+    """
+    old, new = [float(v) for v in old_lambdas], [float(v) for v in new_lambdas]
+    starts = [i for i in range(len(new) - len(old) + 1) if new[i:i + len(old)] == old]
+    if not starts or len(old) < 2:
+        raise ValueError(f"λ ladder {old} is not a contiguous part of {new} (or has fewer than 2 levels)")
+    start = starts[0]
+    below = [log_gains[0] + (start - i) * (log_gains[0] - log_gains[1]) for i in range(start)]
+    above = [log_gains[-1] + (i + 1) * (log_gains[-1] - log_gains[-2]) for i in range(len(new) - start - len(old))]
+    return torch.stack([*below, *log_gains, *above])
+

@@ -15,7 +15,7 @@ TUNABLE: dict[str, type] = {"steps": int, "crop": int, "batch": int, "lr": float
                             "val_every": int, "val_images": int, "log_every": int, "threads": int, "seed": int,
                             "alpha": float, "beta": float, "gamma": float, "lr_gamma": float,
                             "roi_background_weight": float, "roi_lpips_weight": float}
-LISTS = ("levels", "lr_milestones", "val_levels", "roi_alpha_range")
+LISTS = ("levels", "lr_milestones", "val_levels", "roi_alpha_range", "lambdas")
 CHOICES = {"lpips_net": ("alex", "vgg", "squeeze"), "device": ("auto", "cpu", "cuda"),
            "amp": ("auto", "off", "bf16", "fp16")}
 
@@ -34,6 +34,9 @@ def add_train_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentP
     p.add_argument("--init-from", help="start a new run from this zoo checkpoint (e.g. base-vr)")
     for name, kind in TUNABLE.items():
         p.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind)
+    p.add_argument("--lambdas", type=float, nargs="+",
+                   help="the λ ladder of a new run (default 64 … 8192); with --init-from it may extend the "
+                        "checkpoint's ladder at either end, new levels' gains extrapolated")
     p.add_argument("--levels", type=int, nargs="+", help="train only these rate levels (e.g. 1 2 4 5)")
     p.add_argument("--lr-milestones", dest="lr_milestones", type=int, nargs="+",
                    help="steps at which the learning rate is multiplied by --lr-gamma")

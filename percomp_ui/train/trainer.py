@@ -50,6 +50,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ..nn.gain import extend_log_gains
 from ..nn.hyperprior import DEFAULT_LAMBDAS, GainedMeanScaleHyperprior, HyperpriorConfig
 from ..zoo import load_model, save_checkpoint
 from . import distributed
@@ -218,9 +219,14 @@ class Trainer:
     def _init_from_checkpoint(self, name: str) -> None:
         """Continue a campaign on a new machine from shipped weights (the optimizer starts fresh)."""
         model, card = load_model(name)
-        if model.config != self.model.config:
-            raise ValueError(f"checkpoint {name!r} has another configuration than this run")
-        self.model.load_state_dict(model.state_dict())
+        state = model.state_dict()
+        mine = self.model.config
+        if (model.config.N, model.config.M) != (mine.N, mine.M):
+            raise ValueError(f"checkpoint {name!r} has another N/M than this run")
+        if model.config.lambdas != mine.lambdas:  # a longer ladder: extrapolate the new levels' gains
+            for key in [k for k in state if k.endswith(("log_gain", "log_gain_inv"))]:
+                state[key] = extend_log_gains(state[key], model.config.lambdas, mine.lambdas)
+        self.model.load_state_dict(state)
         self.step = int(card.get("training", {}).get("steps", 0))
         self.wall_s = float(card.get("training", {}).get("wall_time_s", 0.0))
 
