@@ -44,8 +44,9 @@ if [ ! -f "$RUN/config.json" ]; then
     for d in "$SHARED"/datasets/train/*/; do args+=(--data "$d"); done
     args+=(--val "$SHARED/datasets/kodak" --threads "$(nproc)")
     if [ "$MODEL" = roi-vr ]; then
-        # fine-tune: a lower learning rate than the BASE run's 5e-4
-        args+=(--roi --export-name roi-vr --lr 1e-4)
+        # fine-tune at a lower learning rate than the BASE run's 5e-4, on a ladder extended by two
+        # levels below base-vr's (λ 16, 32: about 0.04-0.1 bpp; their gains start extrapolated)
+        args+=(--roi --export-name roi-vr --lr 1e-4 --lambdas 16 32 64 128 256 512 1024 2048 4096 8192)
         [ -f checkpoints/roi-vr.json ] && args+=(--init-from roi-vr) || args+=(--init-from base-vr)
     else
         [ -f checkpoints/base-vr.json ] && args+=(--init-from base-vr)
