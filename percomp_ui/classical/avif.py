@@ -6,7 +6,9 @@ Run PSNR-fair, since the workbench compares codecs by PSNR on RGB:
   resolution; 4:2:0 would lose chroma detail that no quality setting can buy back.
 * ``codec="aom"`` with ``advanced={"tune": "psnr"}``: libaom's tuning for PSNR. Left unset,
   libavif tunes libaom for ``iq``, a perceptual tuning (unset and ``tune=iq`` give identical bytes
-  here); measured on Kodak crops, ``tune=psnr`` gains about 0.5–0.8 dB PSNR at equal bpp. The
+  with Pillow 13); measured on Kodak crops, ``tune=psnr`` gained about 0.5–0.8 dB PSNR at equal bpp
+  there. With the Pillow 11.3 that gradio 5 pins, the plugin's defaults are already PSNR-fair
+  (tune=psnr, 4:4:4 and the defaults all within 0.2 dB at matched rate on Kodak crops). The
   tune option exists only in libaom, so the codec insists on it: without libaom AVIF is reported
   unavailable rather than run silently untuned.
 * ``speed=6``: Pillow's default. Speed 4 gains about 0.4 dB more at equal bpp but encodes seven to
