@@ -157,13 +157,17 @@ def test_rgba_composited_over_white() -> None:
     assert loaded.notes == (ALPHA_NOTE,)
 
 
-def test_ycbcr_and_lab_converted() -> None:
-    ycbcr = load_image(encode(Image.new("YCbCr", (2, 2), (255, 128, 128)), "TIFF"))
-    lab = load_image(encode(Image.new("LAB", (2, 2), (255, 128, 128)), "TIFF"))
-    for loaded, mode in ((ycbcr, "YCbCr"), (lab, "LAB")):
-        assert loaded.source_mode == mode
-        assert f"{mode} converted to RGB" in loaded.notes
-        assert loaded.rgb.min() >= 250  # white
+@pytest.mark.parametrize("mode", ["YCbCr", "LAB"])
+def test_ycbcr_and_lab_converted(mode: str) -> None:
+    data = encode(Image.new(mode, (2, 2), (255, 128, 128)), "TIFF")
+    try:
+        Image.open(io.BytesIO(data)).load()
+    except OSError:  # Pillow 11.3 (pinned by gradio 5) writes uncompressed YCbCr TIFFs it cannot read back
+        pytest.skip(f"this Pillow cannot read back its own uncompressed {mode} TIFF")
+    loaded = load_image(data)
+    assert loaded.source_mode == mode
+    assert f"{mode} converted to RGB" in loaded.notes
+    assert loaded.rgb.min() >= 250  # white
 
 
 @pytest.mark.parametrize("fmt", ["HEIF", "AVIF", "WEBP"])
