@@ -192,7 +192,8 @@ def describe_roi_loss(background_weight: float, lpips_weight: float, lpips_statu
     text = (f"R + λ·(RM_2D ⊙ MSE + {background_weight:g}·({bg})) (seed 003 eqs. 3–4), ROI latents scaled by "
             f"eqs. 6–7 with α log-uniform in [{alpha_range[0]:g}, {alpha_range[1]:g}], one λ level per sample")
     if lpips_weight and not used:
-        text += f"; λ_p={lpips_weight:g} asked for, LPIPS {lpips_status or 'not available'} (term dropped)"
+        why = (lpips_status or "not available").replace("; γ term dropped", "")
+        text += f"; λ_p={lpips_weight:g} asked for, but LPIPS is {why}, so the term is dropped"
     return text
 
 
