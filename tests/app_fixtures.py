@@ -21,7 +21,8 @@ os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update"]
-SAMPLE_SIZE = (192, 256)  # height, width: small, and ≥ 161 px so that MS-SSIM is defined
+SAMPLE_SIZE = (192, 256)  # height, width of sample-0: small, and ≥ 161 px so that MS-SSIM is defined
+SMALL_SIZE = (96, 128)  # the other samples: below MS-SSIM's size, so their slow metrics are skipped
 LOG_GAIN_SPAN = (-1.0, 3.0)  # y gains of the lowest and highest rate level, natural log
 
 
@@ -44,11 +45,12 @@ def build_zoo(folder: Path, cards: dict[str, dict[str, Any]] | None = None) -> P
     return folder
 
 
-def build_samples(folder: Path, count: int = 2) -> Path:
-    """``sample-0.png`` … deterministic test images of :data:`SAMPLE_SIZE`."""
+def build_samples(folder: Path, count: int = 3) -> Path:
+    """``sample-0.png`` (:data:`SAMPLE_SIZE`), then ``sample-1.png`` … (:data:`SMALL_SIZE`): deterministic
+    test images."""
     folder.mkdir(parents=True, exist_ok=True)
     for index in range(count):
-        save_png(make_image(*SAMPLE_SIZE, seed=index), folder / f"sample-{index}.png")
+        save_png(make_image(*(SMALL_SIZE if index else SAMPLE_SIZE), seed=index), folder / f"sample-{index}.png")
     return folder
 
 

