@@ -2,7 +2,8 @@
 
     .venv/bin/python app.py [--host 127.0.0.1] [--port 7860] [--share] [--zoo checkpoints/]
                             [--device auto|cpu|cuda] [--precision auto|float32|bfloat16]
-                            [--samples assets/] [--max-pixels N] [--sessions-dir DIR]
+                            [--samples assets/] [--codecs jpeg webp avif heic] [--max-pixels N]
+                            [--sessions-dir DIR]
 
 Opens http://127.0.0.1:7860 (see README "The workbench"); the layout and API live in
 ``percomp_ui/app/``.
@@ -18,7 +19,7 @@ import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from percomp_ui.app.ui import ASSETS, DEFAULT_SESSIONS_DIR, MAX_FILE_SIZE, build_app  # noqa: E402
-from percomp_ui.app.workbench import APP_MAX_PIXELS, default_device  # noqa: E402
+from percomp_ui.app.workbench import APP_MAX_PIXELS, DEFAULT_CODECS, default_device  # noqa: E402
 from percomp_ui.codec import PRECISIONS  # noqa: E402
 from percomp_ui.errors import PercompError  # noqa: E402
 
@@ -34,6 +35,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--precision", choices=PRECISIONS, default="auto",
                         help="analysis/synthesis transforms; auto: bfloat16 where the hardware runs it natively")
     parser.add_argument("--samples", type=Path, default=ASSETS, help="folder of sample images")
+    parser.add_argument("--codecs", nargs="+", default=list(DEFAULT_CODECS), metavar="CODEC",
+                        help=f"classical codecs ticked at start (default: {' '.join(DEFAULT_CODECS)})")
     parser.add_argument("--max-pixels", type=int, default=APP_MAX_PIXELS, help="largest upload, in pixels")
     parser.add_argument("--sessions-dir", type=Path, default=DEFAULT_SESSIONS_DIR,
                         help=f"subjective sessions for the Rate / Organise / Results tabs (default {DEFAULT_SESSIONS_DIR})")
@@ -48,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     device = default_device() if args.device == "auto" else args.device
     try:
         demo = build_app(args.zoo, device=device, precision=args.precision, samples=args.samples,
-                         max_pixels=args.max_pixels, sessions_dir=args.sessions_dir)
+                         max_pixels=args.max_pixels, default_codecs=tuple(args.codecs),
+                         sessions_dir=args.sessions_dir)
     except PercompError as error:
         print(f"percomp: error: {error}", file=sys.stderr)
         return error.exit_code

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -58,6 +62,40 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextmanager
+def app_process(folder: Path, *args: str) -> Iterator[str]:
+    """``python app.py ARGS`` as a real process on a free port (log in ``folder``); yields its URL.
+
+    Browser tests need the app out of their own process: the codec decodes in a forked worker,
+    which would inherit the Playwright driver's pipe and keep the driver from ever exiting."""
+    port = free_port()
+    root = Path(__file__).resolve().parent.parent
+    log = open(folder / f"app-{port}.log", "wb")
+    process = subprocess.Popen([sys.executable, str(root / "app.py"), "--port", str(port), *args],
+                               cwd=folder, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"app.py exited: {(folder / f'app-{port}.log').read_text()[-2000:]}")
+            try:
+                urllib.request.urlopen(url, timeout=2)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
 
 
 @contextmanager

@@ -119,8 +119,9 @@ def test_bad_files_are_one_line_input_errors(pool: CodecPool, tmp_path: Path, co
     path = tmp_path / "bad.png"
     path.write_bytes(content)
     with pytest.raises(InputError, match=message) as caught:
-        Session(pool).open(path, "bad.png")
-    assert "\n" not in str(caught.value)
+        Session(pool).open(path, "photo.png")
+    assert "\n" not in str(caught.value) and str(caught.value).startswith("photo.png: ")
+    assert str(tmp_path) not in str(caught.value)
 
 
 def test_tiny_and_huge_images_are_refused(pool: CodecPool, tmp_path: Path) -> None:

@@ -259,9 +259,13 @@ class Session:
         self.rd_cache = Lru(512)  # R-D points (three numbers each), filled by :mod:`.sweep`
 
     # -- the image ------------------------------------------------------------------------------
-    def open(self, source: str | Path | bytes, name: str) -> LoadedImage:
-        """Load an image file (any format ``load_image`` reads); InputError for anything unusable."""
-        image = load_image(source, self.max_pixels)
+    def open(self, source: str | Path, name: str) -> LoadedImage:
+        """Load an image file (any format ``load_image`` reads); InputError for anything unusable,
+        naming the file by ``name`` (an upload's server-side path means nothing to the user)."""
+        try:
+            image = load_image(source, self.max_pixels)
+        except InputError as error:
+            raise InputError(str(error).replace(os.fspath(source), name, 1)) from None
         height, width = image.rgb.shape[:2]
         if min(height, width) < MIN_SIDE:
             raise InputError(f"{name}: {width}x{height} is too small to compare codecs (at least "
