@@ -108,3 +108,14 @@ def test_file_store_keeps_only_the_newest_files(tmp_path, monkeypatch) -> None:
     paths = [store.data(f"f{i}", ".bin", bytes([i])) for i in range(5)]
     assert [p.exists() for p in paths] == [False, False, True, True, True]
     assert sorted(p.name for p in store.folder.iterdir()) == sorted(p.name for p in paths[2:])
+
+
+def test_file_store_encodes_the_same_pixels_once_under_several_names(tmp_path, monkeypatch) -> None:
+    calls = []
+    real = files_module.encode_png
+    monkeypatch.setattr(files_module, "encode_png", lambda rgb: calls.append(1) or real(rgb))
+    store = FileStore(tmp_path)
+    image = make_image(16, 24)
+    gallery, download = store.png("gallery-ROI", image), store.png("kodim-roi-0.5bpp", image)
+    assert gallery != download and gallery.read_bytes() == download.read_bytes()
+    assert len(calls) == 1

@@ -158,13 +158,14 @@ def test_every_result_is_real_bytes_within_the_target(session: Session) -> None:
     assert np.array_equal(codec.decode(roi.rendered.data), roi.rendered.reconstruction)
 
 
-def test_update_shows_learned_results_first_then_each_codec_then_numbers(session: Session) -> None:
+def test_update_shows_the_roi_first_then_each_codec_then_numbers(session: Session) -> None:
     steps = [([r.slot for r in s.results], {k: "ms_ssim" in v for k, v in s.metrics.items()}, s.done)
              for s in update(session, settings(TARGET, codecs=("jpeg", "webp")))]
-    assert steps[0][0] == [BASE, ROI] and not any(steps[0][1].values())
-    assert steps[1][0] == [BASE, ROI, "JPEG"] and steps[2][0] == [BASE, ROI, "JPEG", "WebP"]
+    assert steps[0][0] == [ROI] and not any(steps[0][1].values())
+    assert steps[1][0] == [BASE, ROI]
+    assert steps[2][0] == [BASE, ROI, "JPEG"] and steps[3][0] == [BASE, ROI, "JPEG", "WebP"]
     assert steps[-1][2] and all(steps[-1][1].values())
-    assert len(steps) == 3 + 4 + 1
+    assert len(steps) == 4 + 4 + 1
 
 
 def test_alpha_and_bpp_changes_reuse_the_analysis_and_the_masks(session: Session,
@@ -330,7 +331,7 @@ def test_views_fill_in_and_downloads_are_real_files(session: Session, tmp_path: 
     snapshots = list(update(session, tab.settings))
     quick = view(tab, snapshots[0], ROI, ORIGINAL, ROI, 1, detailed=False)
     assert quick.bits is None and quick.flip is None and quick.downloads is None
-    assert [caption.split(" · ")[0] for _, caption in quick.gallery] == [BASE, ROI]
+    assert [caption.split(" · ")[0] for _, caption in quick.gallery] == [ROI]
     full = view(tab, snapshots[-1], ROI, ORIGINAL, ROI, 2, detailed=True)
     assert full.bits.exists() and full.flip.exists() and "ROI" in full.bits_caption
     assert full.bits_choices == [BASE, ROI] and full.compare.choices == [ORIGINAL, BASE, ROI, "JPEG"]

@@ -23,6 +23,7 @@ from ..images import encode_png
 
 DIGEST_BYTES = 8
 MAX_FILES = 400  # a full update writes ~25 files (panels, reconstructions, streams, JSON)
+ENCODED_PNGS = 16  # PNG encodings kept for pictures shown under several names (gallery, compare, download)
 
 
 def digest(*parts: bytes | np.ndarray | str) -> str:
@@ -51,12 +52,25 @@ class FileStore:
     def __init__(self, parent: Path | None = None) -> None:
         self.folder = Path(tempfile.mkdtemp(prefix="percomp-app-", dir=parent))
         self._known: OrderedDict[str, Path] = OrderedDict()
+        self._encoded: OrderedDict[str, bytes] = OrderedDict()
         self._lock = threading.Lock()  # a tab's update and its R-D sweep may write at once
 
     def png(self, stem: str, rgb: np.ndarray) -> Path:
-        """``rgb`` as ``STEM-DIGEST.png`` (encoded once per distinct content and name)."""
-        key = digest(rgb, stem)
-        return self._known_path(key) or self._write(key, f"{safe_stem(stem)}-{key[:8]}.png", encode_png(rgb))
+        """``rgb`` as ``STEM-DIGEST.png``; the same pixels are PNG-encoded once, whatever their names."""
+        content = digest(rgb)
+        key = digest(content, stem)
+        known = self._known_path(key)
+        if known is not None:
+            return known
+        with self._lock:
+            data = self._encoded.get(content)
+        if data is None:
+            data = encode_png(rgb)
+            with self._lock:
+                self._encoded[content] = data
+                while len(self._encoded) > ENCODED_PNGS:
+                    self._encoded.popitem(last=False)
+        return self._write(key, f"{safe_stem(stem)}-{key[:8]}.png", data)
 
     def data(self, stem: str, suffix: str, data: bytes) -> Path:
         """Raw file bytes (a ``.pcmp`` stream, a JPEG …) as ``STEM-DIGEST.SUFFIX``."""
@@ -71,6 +85,7 @@ class FileStore:
         shutil.rmtree(self.folder, ignore_errors=True)
         with self._lock:
             self._known.clear()
+            self._encoded.clear()
 
     def _known_path(self, key: str) -> Path | None:
         with self._lock:

@@ -379,16 +379,17 @@ class Snapshot:
 
 def update(session: Session, settings: Settings, painted: np.ndarray | None = None) -> Iterator[Snapshot]:
     """Render every slot for ``settings``, yielding a snapshot after each step so the page fills in
-    progressively: the learned slots first (each with bytes, bpp and PSNRs), then each classical
-    codec, then the slow numbers (MS-SSIM, FLIP, region MS-SSIM) one result at a time. Cached steps
-    cost nothing."""
+    progressively: the ROI slot first, then the other learned slots (each with bytes, bpp and PSNRs),
+    then each classical codec, then the slow numbers (MS-SSIM, FLIP, region MS-SSIM) one result at
+    a time. Results are listed in slot order; cached steps cost nothing."""
     snapshot = Snapshot(session.masks(settings.source, painted))
-    shown = slots(session.pool.zoo, settings)  # learned slots first
-    for slot in (s for s in shown if s.learned):
-        _add(session, snapshot, slot, settings.target_bpp)
-    yield snapshot.copy()
-    for slot in (s for s in shown if not s.learned):
-        _add(session, snapshot, slot, settings.target_bpp)
+    shown = slots(session.pool.zoo, settings)
+    roi = [s for s in shown if s.title == ROI]  # first: it is what α and the bpp slider are about
+    learned = [s for s in shown if s.learned and s.title != ROI]
+    for group in (roi, learned, *([s] for s in shown if not s.learned)):
+        for slot in group:
+            _add(session, snapshot, slot, settings.target_bpp)
+        snapshot.results.sort(key=lambda r: [s.title for s in shown].index(r.slot))
         yield snapshot.copy()
     for result in snapshot.results:
         snapshot.metrics[result.label] = session.full_metrics(result, snapshot.masks)
