@@ -155,7 +155,7 @@ def test_rate_changes_file_size(bpp_range, encoded) -> None:
 def test_encode_to_bpp_stays_under_target(codec: LearnedCodec, bpp_range, bpp_search) -> None:
     prepared, low, high = bpp_range
     target, result, tried = bpp_search
-    assert 2 < len(tried) <= 2 + 24
+    assert 1 <= len(tried) <= 24  # files of ~150 bytes: the 0.5 % tolerance is under a byte, so it bisects
     assert result.bpp <= target
     assert result.bpp == len(result.data) * 8 / (96 * 128)
     assert low.bpp <= result.bpp < high.bpp

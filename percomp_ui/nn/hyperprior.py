@@ -120,12 +120,23 @@ class GainedMeanScaleHyperprior(CompressionModel):
         return self.g_a(x.contiguous(memory_format=torch.channels_last))
 
     @torch.inference_mode()
-    def compress_latent(self, y: Tensor, rate: float, roi_scale: Tensor | None = None) -> dict[str, Any]:
-        return self.latent_codec.compress(y, self.gains_for_rate(rate, roi_scale))
+    def hyper_analyse(self, y: Tensor) -> Tensor:
+        """``h_a(y)``: rate-independent too (the z gain comes after it), so a rate search reuses it."""
+        return self.latent_codec.h_a(y)
+
+    @torch.inference_mode()
+    def compress_latent(self, y: Tensor, rate: float, roi_scale: Tensor | None = None,
+                        z: Tensor | None = None) -> dict[str, Any]:
+        return self.latent_codec.compress(y, self.gains_for_rate(rate, roi_scale), z)
 
     @torch.inference_mode()
     def compress(self, x: Tensor, rate: float) -> dict[str, Any]:
         return self.compress_latent(self.analyse(x), rate)
+
+    @torch.inference_mode()
+    def estimate_latent_bits(self, y: Tensor, rate: float, roi_scale: Tensor | None = None,
+                             z: Tensor | None = None) -> float:
+        return self.latent_codec.estimate_bits(y, self.gains_for_rate(rate, roi_scale), z)
 
     @torch.inference_mode()
     def decompress_latent(self, strings: Sequence[Sequence[bytes]], shape: tuple[int, int], rate: float,

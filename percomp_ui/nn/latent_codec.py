@@ -24,13 +24,13 @@ entropy-coding parameters the decoder derives identical to the encoder's across 
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from compressai.entropy_models import EntropyBottleneck, GaussianConditional
 from torch import Tensor, nn
-from torch.func import functional_call
 
 from .isolated_decoder import isolate
 
@@ -75,20 +75,33 @@ class GainHyperpriorLatentCodec(nn.Module):
         isolate(self.entropy_bottleneck, self.gaussian_conditional)
 
     # -- shared steps -------------------------------------------------------------------------
-    def _gaussian_params(self, z_hat: Tensor, gains: Gains) -> tuple[Tensor, Tensor]:
-        """(μ_g, σ_g) of the gained latent; float64 outside training (cross-run determinism)."""
-        if self.training:
+    def _gaussian_params(self, z_hat: Tensor, gains: Gains, exact: bool | None = None) -> tuple[Tensor, Tensor]:
+        """(μ_g, σ_g) of the gained latent; ``exact`` (default: outside training) runs ``h_s`` in
+        float64, which the entropy coder needs for cross-run determinism."""
+        if not (not self.training if exact is None else exact):
             params = self.h_s(z_hat)
         else:
-            weights = {k: v.double() for k, v in self.h_s.state_dict().items()}
-            params = functional_call(self.h_s, weights, (z_hat.double(),))
+            params = self._h_s_float64()(z_hat.double())
         scales, means = params.chunk(2, 1)
         gain = gains.y.to(params.dtype)
         return means * gain, scales * gain
 
-    def _quantize_z(self, y: Tensor, gains: Gains) -> tuple[Tensor, Tensor]:
-        """z_g and its rounded value around the factorized prior's medians (as EB.compress does)."""
-        z_g = self.h_a(y) * gains.z
+    def _h_s_float64(self) -> nn.Module:
+        """A float64 copy of ``h_s``, remade whenever one of its weights changed (a training step,
+        ``load_state_dict``, a move to another device). A copy, not a swap of ``h_s``'s own weights,
+        so that threads coding at the same time each see the weights their precision expects. Kept
+        out of the module's children, so it is never saved or trained."""
+        key = tuple((p.device, p.data_ptr(), p._version) for p in self.h_s.parameters())
+        cached = self.__dict__.get("_h_s_float64_cache")
+        if cached is None or cached[0] != key:
+            cached = (key, copy.deepcopy(self.h_s).to(torch.float64).requires_grad_(False))
+            self.__dict__["_h_s_float64_cache"] = cached
+        return cached[1]
+
+    def _quantize_z(self, y: Tensor, gains: Gains, z: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """z_g and its rounded value around the factorized prior's medians (as EB.compress does);
+        ``z`` is ``h_a(y)`` when the caller has it already."""
+        z_g = (self.h_a(y) if z is None else z) * gains.z
         medians = self.entropy_bottleneck._get_medians()
         z_hat_g = torch.round(z_g - medians) + medians
         return z_g, z_hat_g
@@ -107,8 +120,10 @@ class GainHyperpriorLatentCodec(nn.Module):
         }
 
     @torch.inference_mode()
-    def compress(self, y: Tensor, gains: Gains) -> dict[str, Any]:
-        z_g, z_hat_g = self._quantize_z(y, gains)
+    def compress(self, y: Tensor, gains: Gains, z: Tensor | None = None) -> dict[str, Any]:
+        """``z``: ``h_a(y)``, which does not depend on the gains, when the caller has it (a rate
+        search codes one ``y`` at many rates)."""
+        z_g, z_hat_g = self._quantize_z(y, gains, z)
         z_strings = self.entropy_bottleneck.compress(z_g)
         means_g, scales_g = self._gaussian_params(z_hat_g * gains.z_inv, gains)
         indexes = scale_indexes(scales_g, self.gaussian_conditional.scale_table)
@@ -132,11 +147,27 @@ class GainHyperpriorLatentCodec(nn.Module):
         """Bits per latent position, −log2 of each decoded symbol's probability under the model the
         coder used (scale-table σ, μ), summed over channels: ``y`` (B, h, w) and ``z`` (B, h/4, w/4)."""
         decoded = self._decode(strings, shape, gains)
+        return self._symbol_bits(decoded["y_hat_g"], decoded["means_g"], decoded["indexes"], decoded["z_hat_g"])
+
+    @torch.inference_mode()
+    def estimate_bits(self, y: Tensor, gains: Gains, z: Tensor | None = None) -> float:
+        """What :meth:`compress` would code, in bits, without coding it: the same symbols under the
+        coder's own scale table, with ``h_s`` in float32 instead of float64 (three times faster on a
+        CPU; a symbol whose σ sits on a table boundary may change bin). The strings come out within
+        about 1 % of it; a rate search uses it to get near its target before the real encodes."""
+        _, z_hat_g = self._quantize_z(y, gains, z)
+        means_g, scales_g = self._gaussian_params(z_hat_g * gains.z_inv, gains, exact=False)
+        indexes = scale_indexes(scales_g, self.gaussian_conditional.scale_table)
+        y_hat_g = torch.round(y * gains.y - means_g) + means_g
+        bits = self._symbol_bits(y_hat_g, means_g, indexes, z_hat_g)
+        return float(bits["y"].double().sum() + bits["z"].double().sum())
+
+    def _symbol_bits(self, y_hat_g: Tensor, means_g: Tensor, indexes: Tensor, z_hat_g: Tensor) -> dict[str, Tensor]:
+        """−log2 P of each coded symbol, summed over channels: ``y`` (B, h, w), ``z`` (B, h/4, w/4)."""
         conditional = self.gaussian_conditional
-        table_scales = conditional.scale_table.to(decoded["means_g"])[decoded["indexes"].long()]
-        y_likelihood = conditional._likelihood(decoded["y_hat_g"], table_scales, decoded["means_g"])
-        y_likelihood = conditional.likelihood_lower_bound(y_likelihood)
-        z_likelihood = _factorized_likelihood(self.entropy_bottleneck, decoded["z_hat_g"])
+        table_scales = conditional.scale_table.to(means_g)[indexes.long()]
+        y_likelihood = conditional.likelihood_lower_bound(conditional._likelihood(y_hat_g, table_scales, means_g))
+        z_likelihood = _factorized_likelihood(self.entropy_bottleneck, z_hat_g)
         return {"y": -torch.log2(y_likelihood).sum(1).float(), "z": -torch.log2(z_likelihood).sum(1).float()}
 
     def _decode(self, strings: list[list[bytes]], shape: tuple[int, int], gains: Gains) -> dict[str, Tensor]:
