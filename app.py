@@ -35,8 +35,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--precision", choices=PRECISIONS, default="auto",
                         help="analysis/synthesis transforms; auto: bfloat16 where the hardware runs it natively")
     parser.add_argument("--samples", type=Path, default=ASSETS, help="folder of sample images")
-    parser.add_argument("--codecs", nargs="+", default=list(DEFAULT_CODECS), metavar="CODEC",
-                        help=f"classical codecs ticked at start (default: {' '.join(DEFAULT_CODECS)})")
+    parser.add_argument("--codecs", nargs="*", default=list(DEFAULT_CODECS), metavar="CODEC",
+                        help=f"classical codecs ticked at start; none after the flag ticks none (default: {' '.join(DEFAULT_CODECS)})")
     parser.add_argument("--max-pixels", type=int, default=APP_MAX_PIXELS, help="largest upload, in pixels")
     parser.add_argument("--sessions-dir", type=Path, default=DEFAULT_SESSIONS_DIR,
                         help=f"subjective sessions for the Rate / Organise / Results tabs (default {DEFAULT_SESSIONS_DIR})")

@@ -113,7 +113,7 @@ def test_file_store_keeps_only_the_newest_files(tmp_path, monkeypatch) -> None:
 def test_file_store_encodes_the_same_pixels_once_under_several_names(tmp_path, monkeypatch) -> None:
     calls = []
     real = files_module.encode_png
-    monkeypatch.setattr(files_module, "encode_png", lambda rgb: calls.append(1) or real(rgb))
+    monkeypatch.setattr(files_module, "encode_png", lambda rgb, level: calls.append(1) or real(rgb, level))
     store = FileStore(tmp_path)
     image = make_image(16, 24)
     gallery, download = store.png("gallery-ROI", image), store.png("kodim-roi-0.5bpp", image)

@@ -15,7 +15,7 @@ from percomp_ui.app.sweep import RdPoint, curve_conditions, knob_positions, lear
 from percomp_ui.app.views import Tab, compare_view, view
 from percomp_ui.app.workbench import (
     BASE, HIFIC, ORIGINAL, ROI, SEED000, CodecPool, Session, Settings, Zoo, cell, mask_layer, model_role,
-    painted_mask, report, roi_centre, sample_images, slots, table, update, zoom,
+    finish, painted_mask, report, roi_centre, sample_images, slots, table, update, zoom,
 )
 from percomp_ui.codec import LearnedCodec
 from percomp_ui.container import unpack
@@ -46,6 +46,12 @@ def session(pool: CodecPool, image_file: Path) -> Session:
     session = Session(pool)
     session.open(image_file, image_file.name)
     return session
+
+
+def everything(session: Session, chosen: Settings) -> list:
+    """Every snapshot of a full update: the quick learned part, then the rest."""
+    quick = list(update(session, chosen))
+    return quick + list(finish(session, chosen, quick[-1]))
 
 
 def settings(bpp: float, **changes) -> Settings:
@@ -145,7 +151,7 @@ def test_no_image_yet_is_a_clear_error(pool: CodecPool) -> None:
 
 
 def test_every_result_is_real_bytes_within_the_target(session: Session) -> None:
-    snapshots = list(update(session, settings(TARGET)))
+    snapshots = everything(session, settings(TARGET))
     final = snapshots[-1]
     assert final.done and not final.problems
     assert [r.slot for r in final.results] == [BASE, ROI, "JPEG"]
@@ -158,9 +164,11 @@ def test_every_result_is_real_bytes_within_the_target(session: Session) -> None:
     assert np.array_equal(codec.decode(roi.rendered.data), roi.rendered.reconstruction)
 
 
-def test_update_shows_the_roi_first_then_each_codec_then_numbers(session: Session) -> None:
+def test_update_shows_the_roi_first_and_finish_each_codec_then_the_numbers(session: Session) -> None:
+    quick = [[r.slot for r in s.results] for s in update(session, settings(TARGET, codecs=("jpeg",)))]
+    assert quick == [[ROI], [BASE, ROI]]
     steps = [([r.slot for r in s.results], {k: "ms_ssim" in v for k, v in s.metrics.items()}, s.done)
-             for s in update(session, settings(TARGET, codecs=("jpeg", "webp")))]
+             for s in everything(session, settings(TARGET, codecs=("jpeg", "webp")))]
     assert steps[0][0] == [ROI] and not any(steps[0][1].values())
     assert steps[1][0] == [BASE, ROI]
     assert steps[2][0] == [BASE, ROI, "JPEG"] and steps[3][0] == [BASE, ROI, "JPEG", "WebP"]
@@ -170,7 +178,7 @@ def test_update_shows_the_roi_first_then_each_codec_then_numbers(session: Sessio
 
 def test_alpha_and_bpp_changes_reuse_the_analysis_and_the_masks(session: Session,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    list(update(session, settings(TARGET)))
+    everything(session, settings(TARGET))
     codec = session.pool.codec("tiny")
     calls = {"prepare": 0, "masks": 0}
     real_prepare = codec.prepare
@@ -185,9 +193,9 @@ def test_alpha_and_bpp_changes_reuse_the_analysis_and_the_masks(session: Session
     real_masks = workbench.roi_masks
     monkeypatch.setattr(workbench, "roi_masks", lambda *a: calls.__setitem__("masks", calls["masks"] + 1)
                         or real_masks(*a))
-    before = {r.slot: r.rendered.data for r in list(update(session, settings(TARGET)))[-1].results}
-    after = {r.slot: r.rendered.data for r in list(update(session, settings(TARGET, alpha=0.3)))[-1].results}
-    list(update(session, settings(TARGET * 0.8, alpha=0.3)))
+    before = {r.slot: r.rendered.data for r in everything(session, settings(TARGET))[-1].results}
+    after = {r.slot: r.rendered.data for r in everything(session, settings(TARGET, alpha=0.3))[-1].results}
+    everything(session, settings(TARGET * 0.8, alpha=0.3))
     assert calls == {"prepare": 0, "masks": 0}
     assert after[BASE] == before[BASE] and after["JPEG"] == before["JPEG"]  # untouched by α
     assert after[ROI] != before[ROI]
@@ -220,14 +228,14 @@ def test_painted_source_needs_strokes_and_ignores_them_otherwise(session: Sessio
 
 
 def test_a_target_below_a_codecs_range_is_reported_not_fatal(session: Session) -> None:
-    final = list(update(session, settings(0.0005)))[-1]
+    final = everything(session, settings(0.0005))[-1]
     assert final.done and final.results == []
     assert len(final.problems) == 3 and all("0.0005" in p for p in final.problems)
 
 
 def test_metrics_table_and_report(session: Session) -> None:
     chosen = settings(TARGET)
-    final = list(update(session, chosen))[-1]
+    final = everything(session, chosen)[-1]
     headers, rows = table(final)
     assert headers[:4] == ["reconstruction", "bytes", "bpp", "PSNR dB"] and "ROI bits" in headers
     assert [row[0] for row in rows] == [r.label for r in final.results]
@@ -328,7 +336,7 @@ def test_rd_points_are_the_real_file_sizes(pool: CodecPool, session: Session) ->
 def test_views_fill_in_and_downloads_are_real_files(session: Session, tmp_path: Path) -> None:
     tab = Tab(session)
     tab.settings = settings(TARGET)
-    snapshots = list(update(session, tab.settings))
+    snapshots = everything(session, tab.settings)
     quick = view(tab, snapshots[0], ROI, ORIGINAL, ROI, 1, detailed=False)
     assert quick.bits is None and quick.flip is None and quick.downloads is None
     assert [caption.split(" · ")[0] for _, caption in quick.gallery] == [ROI]
@@ -351,7 +359,7 @@ def test_views_fill_in_and_downloads_are_real_files(session: Session, tmp_path: 
 
 def test_compare_view_falls_back_to_original_and_roi(session: Session) -> None:
     tab = Tab(session)
-    final = list(update(session, settings(TARGET)))[-1]
+    final = everything(session, settings(TARGET))[-1]
     compare = compare_view(tab, final, "gone", "also gone", 1)
     assert (compare.left, compare.right) == (ORIGINAL, ROI)
     assert np.array_equal(np.asarray(Image.open(compare.pair[0])), session.rgb)

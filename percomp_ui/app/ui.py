@@ -2,8 +2,9 @@
 components and :mod:`.views` / :mod:`.workbench`; every image goes out as PNG.
 
 API (``gradio_client``): ``/load_sample``, ``/upload``, ``/set_roi_source``, ``/paint``,
-``/set_model``, ``/set_bpp``, ``/set_alpha``, ``/set_codecs`` (all re-render, learned results
-first), ``/show`` (bit map, compare and zoom choices), ``/roi_to_brush`` and ``/rd_curves``.
+``/set_model``, ``/set_bpp``, ``/set_alpha``, ``/set_codecs`` (all re-render, step by step: the
+ROI slot first, then the other learned slots, the classical codecs at the same rate, the maps and
+every number), ``/show`` (bit map, compare and zoom choices), ``/roi_to_brush`` and ``/rd_curves``.
 """
 from __future__ import annotations
 
@@ -22,8 +23,8 @@ from .sessions_tab import add_sessions_tabs
 from .sweep import rd_sweep
 from .views import Tab, View, chart, view
 from .workbench import (
-    APP_MAX_PIXELS, BASE, DEFAULT_BPP, DEFAULT_CODECS, ORIGINAL, ROI, CodecPool, Session, Settings, mask_layer,
-    painted_mask, roi_sources, sample_images, update,
+    APP_MAX_PIXELS, BASE, DEFAULT_BPP, DEFAULT_CODECS, ORIGINAL, ROI, CodecPool, Session, Settings, Snapshot,
+    finish, mask_layer, painted_mask, roi_sources, sample_images, update,
 )
 
 log = logging.getLogger(__name__)
@@ -170,7 +171,9 @@ def build_app(zoo: Path | None = None, *, device: str | None = None, precision: 
         def run(tab: Tab | None, model_name: str, source_name: str, target: float, alpha_value: float,
                 codec_names: list[str] | None, editor_value: dict | None, shown: list[Any],
                 image: tuple[str | Path, str] | None = None) -> Iterator[list[Any]]:
-            """Open ``image`` when given, then render the settings step by step (learned results first)."""
+            """Open ``image`` when given, then render the settings step by step: the learned slots, ROI
+            first (:func:`update`), then the classical codecs, the maps and the slow numbers
+            (:func:`finish`). A newer request of this tab stops it at its next step."""
             tab = tab_of(tab)
             generation = tab.begin()
             try:
@@ -182,15 +185,22 @@ def build_app(zoo: Path | None = None, *, device: str | None = None, precision: 
                     source_name = "auto" if source_name == "painted" else source_name
                 settings = settings_from(model_name, source_name, target, alpha_value, codec_names)
                 painted = painted_mask((editor_value or {}).get("layers"))
-                tab.settings, tab.painted = settings, painted
-                for step, snapshot in enumerate(update(tab.session, settings, painted)):
-                    if not tab.current(generation):  # a newer request of this tab took over
+
+                def steps() -> Iterator[tuple[Snapshot, bool]]:
+                    quick = None
+                    for quick in update(tab.session, settings, painted):
+                        yield quick, False
+                    for snapshot in finish(tab.session, settings, quick):
+                        yield snapshot, True
+
+                for snapshot, detailed in steps():
+                    if not tab.store(generation, settings, snapshot):  # a newer request of this tab took over
                         yield unchanged(tab)
                         return
-                    tab.snapshot = snapshot
-                    panels = view(tab, snapshot, shown[0], shown[1], shown[2], int(shown[3]), detailed=step > 0)
+                    panels = view(tab, snapshot, shown[0], shown[1], shown[2], int(shown[3]), detailed=detailed)
                     yield values(tab, panels, settings.source, new_editor)
                     new_editor = None  # the brush editor gets a new image once
+                tab.finished(generation)
             except Exception as error:  # noqa: BLE001 - see failed()
                 yield failed(tab, error)
 
@@ -258,10 +268,11 @@ def build_app(zoo: Path | None = None, *, device: str | None = None, precision: 
 
         def sweep(tab: Tab | None, progress: gr.Progress = gr.Progress()) -> Iterator[Any]:
             """The R-D curves of the current image and settings, redrawn after every point."""
-            if tab is None or tab.snapshot is None or tab.settings is None:
+            generation = None if tab is None else tab.claim("sweep")
+            if generation is None:
                 yield gr.skip()
                 return
-            generation, drawn = tab.generation, 0.0
+            drawn = 0.0
             try:
                 for step in rd_sweep(tab.session, tab.settings, tab.snapshot.masks):
                     if not tab.current(generation):  # the settings changed: a new sweep follows
@@ -277,7 +288,11 @@ def build_app(zoo: Path | None = None, *, device: str | None = None, precision: 
 
         settings_inputs = [state, model, source, bpp, alpha, ticked, editor] + view_inputs
         image_inputs = [model, source, bpp, alpha, ticked] + view_inputs
-        work = dict(outputs=outputs, concurrency_id="work", trigger_mode="always_last")
+        # Two queues: "work" renders (an update, or a redraw of the view choices), "sweep" the R-D
+        # curves; a tab's slow sweep never holds up another tab's slider. A new setting starts at
+        # once ("multiple") and the update it replaces stops at its next step (Tab.current).
+        work = dict(outputs=outputs, concurrency_id="work", trigger_mode="multiple")
+        redraw = dict(outputs=outputs, concurrency_id="work", trigger_mode="always_last")
         events = [
             demo.load(load_sample, [state, sample] + image_inputs, api_name=False, **work),
             sample.input(load_sample, [state, sample] + image_inputs, api_name="load_sample", **work),
@@ -290,12 +305,14 @@ def build_app(zoo: Path | None = None, *, device: str | None = None, precision: 
             ticked.input(refresh, settings_inputs, api_name="set_codecs", **work),
         ]
         for component in view_inputs:
-            component.input(show, [state] + view_inputs, api_name="show" if component is bits_of else False, **work)
-        overlay.select(set_zoom_centre, [state] + view_inputs, api_name=False, **work)
+            component.input(show, [state] + view_inputs, api_name="show" if component is bits_of else False, **redraw)
+        overlay.select(set_zoom_centre, [state] + view_inputs, api_name=False, **redraw)
         to_brush.click(roi_to_brush, [state], [editor], api_name="roi_to_brush")
+        # Each update is followed by one sweep of its image and settings, whichever chain asks
+        # first (Gradio also runs the chain after events that changed nothing): see Tab.claim.
         for index, event in enumerate(events):
             event.then(sweep, [state], [rd], api_name="rd_curves" if index == 0 else False,
-                       concurrency_id="sweep", concurrency_limit=1, trigger_mode="always_last")
+                       concurrency_id="sweep", concurrency_limit=1, trigger_mode="multiple")
     demo.queue(default_concurrency_limit=CONCURRENCY)
     return demo
 

@@ -10,8 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from ..roi.mask import RoiMasks
 from .files import FileStore
 from .sweep import RdPoint
 from .visuals import rd_chart
@@ -24,15 +23,20 @@ from .workbench import (
 @dataclass
 class Tab:
     """Everything one browser tab owns. ``generation`` counts requests: a long update started for
-    an older request stops at its next step once a newer one has begun."""
+    an older request stops at its next step once a newer one has begun. Each request's quick update
+    is followed by one completion and one R-D sweep, whichever event chain asks first (Gradio also
+    fires the chain after events that changed nothing, such as the brush editor receiving its
+    new image): :meth:`claim` hands each step out once, and only after the quick update finished."""
 
     session: Session
     files: FileStore = field(default_factory=FileStore)
     settings: Settings | None = None
-    painted: np.ndarray | None = None
     snapshot: Snapshot | None = None
     zoom_centre: tuple[float, float] | None = None  # (x, y) fractions; None = the ROI's centre
+    mask_panels: tuple[RoiMasks, Path, Path] | None = None  # the masks last drawn, their two panels' files
     generation: int = 0
+    updated: int = 0  # the newest generation whose quick update finished
+    claimed: dict[str, int] = field(default_factory=dict)  # step → the generation it was handed out for
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def begin(self) -> int:
@@ -43,6 +47,29 @@ class Tab:
 
     def current(self, generation: int) -> bool:
         return generation == self.generation
+
+    def store(self, generation: int, settings: Settings, snapshot: Snapshot) -> bool:
+        """Keep ``snapshot`` as what the page shows, unless a newer request has begun (then False)."""
+        with self._lock:
+            if generation != self.generation:
+                return False
+            self.settings, self.snapshot = settings, snapshot
+            return True
+
+    def finished(self, generation: int) -> None:
+        """The quick update of ``generation`` is on the page: its completion may start."""
+        with self._lock:
+            if generation == self.generation:
+                self.updated = generation
+
+    def claim(self, step: str) -> int | None:
+        """The generation for ``step`` ("complete", "sweep") to work on, or None when the current
+        request's quick update has not finished or the step was already handed out for it."""
+        with self._lock:
+            if self.updated != self.generation or self.claimed.get(step) == self.generation:
+                return None
+            self.claimed[step] = self.generation
+            return self.generation
 
     def close(self) -> None:
         self.files.close()
@@ -116,9 +143,8 @@ def view(tab: Tab, snapshot: Snapshot, bits_of: str, left: str, right: str, fact
     gallery = [(files.png(f"{session.name}-{r.slot}", r.rendered.reconstruction),
                 f"{r.label} · {r.rendered.bpp:.3f} bpp · {snapshot.metrics[r.label]['psnr']:.2f} dB")
                for r in snapshot.results]
-    base = View(status_line(tab, snapshot), files.png(f"{session.name}-saliency", saliency_panel(snapshot.masks)),
-                files.png(f"{session.name}-roi", overlay_panel(session.rgb, snapshot.masks)), gallery, headers,
-                rows, compare, learned, bits_of)
+    base = View(status_line(tab, snapshot), *mask_files(tab, snapshot.masks), gallery, headers, rows, compare,
+                learned, bits_of)
     if not detailed:
         return base
     chosen = snapshot.result(bits_of)
@@ -130,6 +156,17 @@ def view(tab: Tab, snapshot: Snapshot, bits_of: str, left: str, right: str, fact
                    "flip": files.png(f"{session.name}-flip-{inspected.slot}", flip_panel(session, inspected))
                    if inspected else None,
                    "downloads": downloads(tab, snapshot)})
+
+
+def mask_files(tab: Tab, masks: RoiMasks) -> tuple[Path, Path]:
+    """The saliency and ROI-overlay panels' files, drawn once per masks (every step of an update
+    shows the same masks; an α or bpp change keeps them too)."""
+    drawn = tab.mask_panels
+    if drawn is None or drawn[0] is not masks or not (drawn[1].exists() and drawn[2].exists()):  # or evicted
+        name = tab.session.name
+        tab.mask_panels = (masks, tab.files.png(f"{name}-saliency", saliency_panel(masks)),
+                           tab.files.png(f"{name}-roi", overlay_panel(tab.session.rgb, masks)))
+    return tab.mask_panels[1], tab.mask_panels[2]
 
 
 def downloads(tab: Tab, snapshot: Snapshot) -> list[Path]:

@@ -378,24 +378,39 @@ class Snapshot:
 
 
 def update(session: Session, settings: Settings, painted: np.ndarray | None = None) -> Iterator[Snapshot]:
-    """Render every slot for ``settings``, yielding a snapshot after each step so the page fills in
-    progressively: the ROI slot first, then the other learned slots (each with bytes, bpp and PSNRs),
-    then each classical codec, then the slow numbers (MS-SSIM, FLIP, region MS-SSIM) one result at
-    a time. Results are listed in slot order; cached steps cost nothing."""
+    """The quick part of an update: the learned slots, the ROI slot first (it is what α and the bpp
+    slider are about), each with bytes, bpp and PSNRs; a snapshot after each step. :func:`finish`
+    adds the rest."""
     snapshot = Snapshot(session.masks(settings.source, painted))
     shown = slots(session.pool.zoo, settings)
-    roi = [s for s in shown if s.title == ROI]  # first: it is what α and the bpp slider are about
-    learned = [s for s in shown if s.learned and s.title != ROI]
-    for group in (roi, learned, *([s] for s in shown if not s.learned)):
+    for group in ([s for s in shown if s.title == ROI], [s for s in shown if s.learned and s.title != ROI]):
         for slot in group:
             _add(session, snapshot, slot, settings.target_bpp)
-        snapshot.results.sort(key=lambda r: [s.title for s in shown].index(r.slot))
+        _sort(snapshot, shown)
+        yield snapshot.copy()
+
+
+def finish(session: Session, settings: Settings, snapshot: Snapshot) -> Iterator[Snapshot]:
+    """The slow part, after :func:`update`: each classical codec at the matched rate, then the slow
+    numbers (MS-SSIM, FLIP, region MS-SSIM, ROI bit share) one result at a time; the last snapshot
+    is ``done``. Cached steps cost nothing."""
+    snapshot = snapshot.copy()
+    shown = slots(session.pool.zoo, settings)
+    for slot in (s for s in shown if not s.learned):
+        _add(session, snapshot, slot, settings.target_bpp)
+        _sort(snapshot, shown)
         yield snapshot.copy()
     for result in snapshot.results:
         snapshot.metrics[result.label] = session.full_metrics(result, snapshot.masks)
         yield snapshot.copy()
     snapshot.done = True
     yield snapshot.copy()
+
+
+def _sort(snapshot: Snapshot, shown: list[Slot]) -> None:
+    """Results in the order of the slots, whatever order they were made in."""
+    titles = [s.title for s in shown]
+    snapshot.results.sort(key=lambda r: titles.index(r.slot))
 
 
 def _add(session: Session, snapshot: Snapshot, slot: Slot, target_bpp: float) -> None:
