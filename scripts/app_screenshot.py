@@ -46,9 +46,13 @@ def main() -> int:
                 "t => { const m = /\\(([\\d.]+) bpp\\)/.exec(document.querySelector('#bits-caption').innerText);"
                 " return m !== null && +m[1] <= t && +m[1] > 0.9 * t; }", arg=args.bpp, timeout=WAIT_MS)
             status.get_by_text("all numbers ready").wait_for(timeout=WAIT_MS)
-            page.wait_for_function(  # the R-D sweep of these settings has drawn its last point
-                "() => document.querySelector('#rd img') !== null"
-                " && !document.querySelector('#rd').innerText.includes('R-D curves:')", timeout=WAIT_MS)
+            quiet = 0  # the R-D sweep follows the update: wait until its progress bar has been gone 10 s
+            for _ in range(WAIT_MS // 1000):
+                sweeping = page.get_by_text("R-D curves:").count() > 0 or page.locator("#rd img").count() == 0
+                quiet = 0 if sweeping else quiet + 1
+                if quiet >= 10:
+                    break
+                page.wait_for_timeout(1000)
             for fraction in (0.25, 0.5, 0.75, 1.0, 0.0):  # images load lazily: bring each into view once
                 page.evaluate(f"window.scrollTo(0, {fraction} * document.body.scrollHeight)")
                 page.wait_for_timeout(500)
