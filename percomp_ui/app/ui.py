@@ -268,7 +268,7 @@ def build_app(zoo: Path | None = None, *, device: str | None = None, precision: 
 
         def sweep(tab: Tab | None, progress: gr.Progress = gr.Progress()) -> Iterator[Any]:
             """The R-D curves of the current image and settings, redrawn after every point."""
-            generation = None if tab is None else tab.claim("sweep")
+            generation = None if tab is None else tab.claim_sweep()
             if generation is None:
                 yield gr.skip()
                 return
@@ -309,7 +309,7 @@ def build_app(zoo: Path | None = None, *, device: str | None = None, precision: 
         overlay.select(set_zoom_centre, [state] + view_inputs, api_name=False, **redraw)
         to_brush.click(roi_to_brush, [state], [editor], api_name="roi_to_brush")
         # Each update is followed by one sweep of its image and settings, whichever chain asks
-        # first (Gradio also runs the chain after events that changed nothing): see Tab.claim.
+        # first (Gradio also runs the chain after events that changed nothing): see Tab.claim_sweep.
         for index, event in enumerate(events):
             event.then(sweep, [state], [rd], api_name="rd_curves" if index == 0 else False,
                        concurrency_id="sweep", concurrency_limit=1, trigger_mode="multiple")

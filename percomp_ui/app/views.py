@@ -23,10 +23,10 @@ from .workbench import (
 @dataclass
 class Tab:
     """Everything one browser tab owns. ``generation`` counts requests: a long update started for
-    an older request stops at its next step once a newer one has begun. Each request's quick update
-    is followed by one completion and one R-D sweep, whichever event chain asks first (Gradio also
-    fires the chain after events that changed nothing, such as the brush editor receiving its
-    new image): :meth:`claim` hands each step out once, and only after the quick update finished."""
+    an older request stops at its next step once a newer one has begun. Each request's update is
+    followed by one R-D sweep, whichever event chain asks first (Gradio also runs the chain after
+    events that changed nothing, such as the brush editor receiving its new image):
+    :meth:`claim_sweep` hands it out once, and only after the update finished."""
 
     session: Session
     files: FileStore = field(default_factory=FileStore)
@@ -35,8 +35,8 @@ class Tab:
     zoom_centre: tuple[float, float] | None = None  # (x, y) fractions; None = the ROI's centre
     mask_panels: tuple[RoiMasks, Path, Path] | None = None  # the masks last drawn, their two panels' files
     generation: int = 0
-    updated: int = 0  # the newest generation whose quick update finished
-    claimed: dict[str, int] = field(default_factory=dict)  # step → the generation it was handed out for
+    updated: int = 0  # the newest generation whose update finished
+    swept: int = 0  # the newest generation whose R-D sweep was handed out
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def begin(self) -> int:
@@ -57,18 +57,18 @@ class Tab:
             return True
 
     def finished(self, generation: int) -> None:
-        """The quick update of ``generation`` is on the page: its completion may start."""
+        """The update of ``generation`` is on the page: its R-D sweep may start."""
         with self._lock:
             if generation == self.generation:
                 self.updated = generation
 
-    def claim(self, step: str) -> int | None:
-        """The generation for ``step`` ("complete", "sweep") to work on, or None when the current
-        request's quick update has not finished or the step was already handed out for it."""
+    def claim_sweep(self) -> int | None:
+        """The generation for an R-D sweep to work on, or None when the current request's update
+        has not finished or its sweep was already handed out."""
         with self._lock:
-            if self.updated != self.generation or self.claimed.get(step) == self.generation:
+            if self.updated != self.generation or self.swept == self.generation:
                 return None
-            self.claimed[step] = self.generation
+            self.swept = self.generation
             return self.generation
 
     def close(self) -> None:
