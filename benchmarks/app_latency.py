@@ -110,7 +110,7 @@ def alpha_changes(client: Client, http: httpx.Client, model: str, repeats: int) 
     times = []
     for index in range(repeats):
         alpha = fresh_alpha(index)
-        elapsed, _ = first_roi_update(client, http, "/set_alpha", settings(model, alpha, START_BPP) + [None] + VIEW,
+        elapsed, _ = first_roi_update(client, http, "/set_alpha", settings(model, alpha, START_BPP) + VIEW,
                                       lambda caption, a=alpha: caption.split(" · ")[-3].endswith(f"α={a:g}"))
         times.append(elapsed)
     return times
@@ -122,7 +122,7 @@ def bpp_changes(client: Client, http: httpx.Client, model: str, repeats: int) ->
     for index in range(repeats):
         target = fresh_target(index)
         bpp_of = lambda caption: float(re.search(r"([\d.]+) bpp", caption).group(1))  # noqa: E731
-        elapsed, _ = first_roi_update(client, http, "/set_bpp", settings(model, alpha, target) + [None] + VIEW,
+        elapsed, _ = first_roi_update(client, http, "/set_bpp", settings(model, alpha, target) + VIEW,
                                       lambda caption, t=target: t - 0.02 <= bpp_of(caption) <= t)
         times.append(elapsed)
     return times
@@ -141,7 +141,7 @@ def concurrent_clients(url: str, model: str, names: list[str], folder: Path) -> 
             alpha = fresh_alpha(index)
             barrier.wait()
             record["seconds"], out = first_roi_update(
-                client, http, "/set_alpha", settings(model, alpha, START_BPP) + [None] + VIEW,
+                client, http, "/set_alpha", settings(model, alpha, START_BPP) + VIEW,
                 lambda caption, a=alpha: caption.split(" · ")[-3].endswith(f"α={a:g}"))
             original = np.asarray(Image.open(folder / names[index]))
             record["own_image"] = names[index] in out["status"] and bool(

@@ -104,26 +104,26 @@ def test_downloads_are_the_real_streams_and_reconstructions(loaded, app) -> None
 
 def test_alpha_change_reencodes_only_the_roi(loaded) -> None:
     c, before = loaded
-    after = named(c.predict(*settings(alpha=0.3), None, *VIEW, api_name="/set_alpha"))
+    after = named(c.predict(*settings(alpha=0.3), *VIEW, api_name="/set_alpha"))
     old, new = rows(before), rows(after)
     assert new["BASE"]["bytes"] == old["BASE"]["bytes"] and new["JPEG"]["bytes"] == old["JPEG"]["bytes"]
     roi_label = next(row[0] for row in after["numbers"]["data"] if row[0].startswith("ROI"))
     assert roi_label.endswith("α=0.3")
     assert new["ROI"]["ROI bits"] != old["ROI"]["ROI bits"]
     assert float(new["ROI"]["ROI bits"].rstrip("%")) > float(old["ROI"]["ROI bits"].rstrip("%"))
-    c.predict(*settings(), None, *VIEW, api_name="/set_alpha")  # back, for the other tests
+    c.predict(*settings(), *VIEW, api_name="/set_alpha")  # back, for the other tests
 
 
 def test_bpp_change_keeps_every_file_within_the_target(app, tmp_path: Path) -> None:
     c = client(app, tmp_path)
     c.predict("sample-1.png", *settings(), *VIEW, api_name="/load_sample")
-    out = named(c.predict(*settings(bpp=0.2), None, *VIEW, api_name="/set_bpp"))
+    out = named(c.predict(*settings(bpp=0.2), *VIEW, api_name="/set_bpp"))
     assert all(0 < float(row["bpp"]) <= 0.2 for row in rows(out).values())
-    low = named(c.predict(*settings(bpp=0.1), None, *VIEW, api_name="/set_bpp"))
+    low = named(c.predict(*settings(bpp=0.1), *VIEW, api_name="/set_bpp"))
     assert "⚠ JPEG: jpeg cannot reach 0.1 bpp" in low["status"]  # the learned results still come
     assert [row[0].split(" · ")[0] for row in low["numbers"]["data"]] == ["BASE", "ROI"]
     with pytest.raises(gradio_client.exceptions.AppError, match="less than minimum value 0.05"):
-        c.predict(*settings(bpp=0.001), None, *VIEW, api_name="/set_bpp")
+        c.predict(*settings(bpp=0.001), *VIEW, api_name="/set_bpp")
 
 
 def test_show_changes_the_compare_pair_and_the_bit_map_without_reencoding(loaded) -> None:
@@ -155,7 +155,7 @@ def test_roi_to_brush_puts_the_mask_in_the_editor(loaded) -> None:
 def test_painting_switches_to_the_painted_roi(app, tmp_path: Path) -> None:
     c = client(app, tmp_path)
     c.predict("sample-1.png", *settings(), *VIEW, api_name="/load_sample")
-    out = named(c.predict(*settings(source="painted"), None, *VIEW, api_name="/set_roi_source"))
+    out = named(c.predict(*settings(source="painted"), *VIEW, api_name="/set_roi_source"))
     assert out["status"].startswith("⚠") and "painted ROI source needs a mask" in out["status"]
     assert "\n" not in out["status"]
     background = tmp_path / "background.png"
@@ -204,7 +204,7 @@ def test_concurrent_sessions_do_not_mix(app, tmp_path: Path) -> None:
     def one_user(index: int) -> None:
         c = client(app, tmp_path / str(index))
         c.predict(f"sample-{index + 1}.png", *settings(), *VIEW, api_name="/load_sample")
-        results[index] = named(c.predict(*settings(alpha=0.5 + index), None, *VIEW, api_name="/set_alpha"))
+        results[index] = named(c.predict(*settings(alpha=0.5 + index), *VIEW, api_name="/set_alpha"))
 
     users = [threading.Thread(target=one_user, args=(i,)) for i in range(2)]
     for user in users:

@@ -169,22 +169,24 @@ def build_app(zoo: Path | None = None, *, device: str | None = None, precision: 
             return [tab, f"⚠ {message}"] + [gr.skip()] * (len(outputs) - 2)
 
         def run(tab: Tab | None, model_name: str, source_name: str, target: float, alpha_value: float,
-                codec_names: list[str] | None, editor_value: dict | None, shown: list[Any],
+                codec_names: list[str] | None, shown: list[Any],
                 image: tuple[str | Path, str] | None = None) -> Iterator[list[Any]]:
             """Open ``image`` when given, then render the settings step by step: the learned slots, ROI
             first (:func:`update`), then the classical codecs, the maps and the slow numbers
-            (:func:`finish`). A newer request of this tab stops it at its next step."""
+            (:func:`finish`). A newer request of this tab stops it at its next step. The painted ROI
+            is the tab's last brush strokes (:func:`paint`): only that event reads the editor, whose
+            value the browser must export first (seconds, and now and then never)."""
             tab = tab_of(tab)
             generation = tab.begin()
             try:
                 new_editor = None
                 if image is not None:
                     loaded = tab.session.open(*image)
-                    tab.zoom_centre, editor_value = None, None
+                    tab.zoom_centre, tab.painted = None, None
                     new_editor = {"background": loaded.rgb, "layers": [], "composite": None}
                     source_name = "auto" if source_name == "painted" else source_name
                 settings = settings_from(model_name, source_name, target, alpha_value, codec_names)
-                painted = painted_mask((editor_value or {}).get("layers"))
+                painted = tab.painted
 
                 def steps() -> Iterator[tuple[Snapshot, bool]]:
                     quick = None
@@ -205,18 +207,21 @@ def build_app(zoo: Path | None = None, *, device: str | None = None, precision: 
                 yield failed(tab, error)
 
         def refresh(tab: Tab | None, model_name: str, source_name: str, target: float, alpha_value: float,
-                    codec_names: list[str], editor_value: dict | None, bits_choice: str, left_choice: str,
-                    right_choice: str, factor: int) -> Iterator[list[Any]]:
-            yield from run(tab, model_name, source_name, target, alpha_value, codec_names, editor_value,
+                    codec_names: list[str], bits_choice: str, left_choice: str, right_choice: str,
+                    factor: int) -> Iterator[list[Any]]:
+            yield from run(tab, model_name, source_name, target, alpha_value, codec_names,
                            [bits_choice, left_choice, right_choice, factor])
 
         def paint(tab: Tab | None, model_name: str, source_name: str, target: float, alpha_value: float,
                   codec_names: list[str], editor_value: dict | None, bits_choice: str, left_choice: str,
                   right_choice: str, factor: int) -> Iterator[list[Any]]:
-            if painted_mask((editor_value or {}).get("layers")) is None:  # a new image, or an emptied layer
+            strokes = painted_mask((editor_value or {}).get("layers"))
+            if strokes is None:  # a new image, or an emptied layer
                 yield unchanged(tab)
                 return
-            yield from run(tab, model_name, "painted", target, alpha_value, codec_names, editor_value,
+            tab = tab_of(tab)
+            tab.painted = strokes
+            yield from run(tab, model_name, "painted", target, alpha_value, codec_names,
                            [bits_choice, left_choice, right_choice, factor])
 
         def load_sample(tab: Tab | None, name: str, model_name: str, source_name: str, target: float,
@@ -227,7 +232,7 @@ def build_app(zoo: Path | None = None, *, device: str | None = None, precision: 
                 yield failed(tab_of(tab),
                              InputError(f"unknown sample {name!r} (samples: {', '.join(sample_files) or 'none'})"))
                 return
-            yield from run(tab, model_name, source_name, target, alpha_value, codec_names, None,
+            yield from run(tab, model_name, source_name, target, alpha_value, codec_names,
                            [bits_choice, left_choice, right_choice, factor], image=(path, name))
 
         def upload_image(tab: Tab | None, file: str | None, model_name: str, source_name: str, target: float,
@@ -236,7 +241,7 @@ def build_app(zoo: Path | None = None, *, device: str | None = None, precision: 
             if not file:
                 yield unchanged(tab)
                 return
-            yield from run(tab, model_name, source_name, target, alpha_value, codec_names, None,
+            yield from run(tab, model_name, source_name, target, alpha_value, codec_names,
                            [bits_choice, left_choice, right_choice, factor], image=(file, Path(file).name))
 
         def show(tab: Tab | None, bits_choice: str, left_choice: str, right_choice: str,
@@ -286,8 +291,8 @@ def build_app(zoo: Path | None = None, *, device: str | None = None, precision: 
                 gr.Warning(f"R-D curves stopped: {error_message(error)}")
                 yield gr.skip()
 
-        settings_inputs = [state, model, source, bpp, alpha, ticked, editor] + view_inputs
         image_inputs = [model, source, bpp, alpha, ticked] + view_inputs
+        settings_inputs = [state] + image_inputs
         # Two queues: "work" renders (an update, or a redraw of the view choices), "sweep" the R-D
         # curves; a tab's slow sweep never holds up another tab's slider. A new setting starts at
         # once ("multiple") and the update it replaces stops at its next step (Tab.current).
@@ -298,7 +303,8 @@ def build_app(zoo: Path | None = None, *, device: str | None = None, precision: 
             sample.input(load_sample, [state, sample] + image_inputs, api_name="load_sample", **work),
             upload.upload(upload_image, [state, upload] + image_inputs, api_name="upload", **work),
             source.input(refresh, settings_inputs, api_name="set_roi_source", **work),
-            editor.input(paint, settings_inputs, api_name="paint", **work),
+            editor.input(paint, [state, model, source, bpp, alpha, ticked, editor] + view_inputs, api_name="paint",
+                         **work),
             model.input(refresh, settings_inputs, api_name="set_model", **work),
             bpp.release(refresh, settings_inputs, api_name="set_bpp", **work),
             alpha.release(refresh, settings_inputs, api_name="set_alpha", **work),

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..roi.mask import RoiMasks
 from .files import FileStore
 from .sweep import RdPoint
@@ -34,6 +36,7 @@ class Tab:
     snapshot: Snapshot | None = None
     zoom_centre: tuple[float, float] | None = None  # (x, y) fractions; None = the ROI's centre
     mask_panels: tuple[RoiMasks, Path, Path] | None = None  # the masks last drawn, their two panels' files
+    painted: np.ndarray | None = None  # the brush strokes of the last /paint on this image (H×W uint8)
     generation: int = 0
     updated: int = 0  # the newest generation whose update finished
     swept: int = 0  # the newest generation whose R-D sweep was handed out
