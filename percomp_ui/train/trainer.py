@@ -54,6 +54,7 @@ from ..nn.gain import extend_log_gains
 from ..nn.hyperprior import DEFAULT_LAMBDAS, GainedMeanScaleHyperprior, HyperpriorConfig
 from ..zoo import load_model, save_checkpoint
 from . import distributed
+from .clock import StepClock
 from .data import CropSampler, load_validation
 from ..roi.mask import MAX_ALPHA, MIN_ALPHA
 from .losses import (LPIPS_BACKBONES, bits_per_pixel, describe_loss, describe_roi_loss, load_lpips,
@@ -384,10 +385,11 @@ class Trainer:
         last_save = time.monotonic()
         window: list[dict[str, float]] = []
         bar = _progress(progress and main, self.step, target)
+        clock = StepClock().watch()  # wall_s leaves out the time the process spent stopped (SIGSTOP)
         while self.step < target:
             t0 = time.monotonic()
             window.append(self.train_step(sampler.batch(c.batch)))
-            self.wall_s += time.monotonic() - t0
+            self.wall_s += clock.count(time.monotonic() - t0)
             bar.update(1)
             if self.step % c.log_every == 0:
                 record = {k: sum(r[k] for r in window) / len(window) for k in window[0]}
@@ -411,6 +413,7 @@ class Trainer:
                 self.save_state()
                 last_save = time.monotonic()
         self.save_state()
+        clock.close()
         bar.close()
         distributed.barrier(self.dist)
 
