@@ -349,7 +349,6 @@ def cmd_roi(args: argparse.Namespace) -> int:
     return 0
 
 
-SEED000_FAMILY = "seed-000"
 BUDGET_RATE_STEP = 0.5  # --budget-bpp: candidate rates every half level
 
 
@@ -358,7 +357,7 @@ def cmd_choose(args: argparse.Namespace) -> int:
     from .codec import LearnedCodec
     from .fileio import atomic_write
     from .images import IMAGE_SUFFIXES, load_image
-    from .zoo import default_checkpoint_dir, list_cards
+    from .zoo import SEED000_FAMILY, default_checkpoint_dir, list_cards
 
     names = args.models or [card["name"] for card in list_cards(args.zoo or default_checkpoint_dir())
                             if card.get("family") == SEED000_FAMILY]

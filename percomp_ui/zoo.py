@@ -24,6 +24,7 @@ from .nn.hyperprior import GainedMeanScaleHyperprior, HyperpriorConfig
 
 WEIGHTS_HASH_BYTES = 8
 NAME_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
+SEED000_FAMILY = "seed-000"  # card "family" of the seed-000 perceptual fine-tunes (percomp choose's candidates)
 # Transform weights tolerate fp16 storage; gains, entropy-model parameters and CDF tables stay exact.
 HALF_PRECISION_PREFIXES = ("g_a.", "g_s.", "latent_codec.h_a.", "latent_codec.h_s.")
 

@@ -85,6 +85,20 @@ def test_validation_exports_a_zoo_checkpoint_that_round_trips(image_folder: Path
     assert np.array_equal(codec.decode(path.read_bytes()), codec.reconstruct(encoded))
 
 
+def test_a_perceptual_fine_tune_validates_on_its_loss_and_exports_as_seed_000(image_folder: Path,
+                                                                               tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    config = tiny_config(image_folder, beta=0.1, levels=[2], val_levels=[2], export_name="s000-tiny")
+    Trainer(run, config).run(max_steps=4, progress=False)
+    (validation,) = [json.loads(line) for line in (run / "val.jsonl").read_text().splitlines()]
+    level = validation["levels"]["2"]
+    mse = 10 ** (-level["psnr"] / 10)
+    expected = level["bpp"] + config.lambdas[2] * (mse + 0.1 * (1 - level["ms_ssim"]))  # seed 000 eq. 1
+    assert validation["objective"] == pytest.approx(expected, rel=1e-3)
+    _, card = load_model("s000-tiny", run / "best")
+    assert card["family"] == "seed-000" and "λ 256" in card["description"]
+
+
 def test_levels_subset_trains_only_those_levels(image_folder: Path, tmp_path: Path) -> None:
     trainer = Trainer(tmp_path / "run", tiny_config(image_folder, val=None, levels=[2, 5]))
     drawn = trainer.draw_levels(400)

@@ -37,7 +37,7 @@ from ..metrics import flip_map, lpips_available, lpips_distance, ms_ssim_rgb, ps
 from ..roi.mask import DEFAULT_ALPHA, RoiMasks, RoiRequest, roi_masks
 from ..roi.metrics import region_metrics, region_psnr, roi_region
 from ..roi.sources import SALIENCY_WEIGHTS_ENV, SOURCE_NAMES
-from ..zoo import list_cards
+from ..zoo import SEED000_FAMILY, list_cards
 from .files import digest
 from .visuals import gray_map, heat_map, robust_max, roi_overlay
 
@@ -64,7 +64,7 @@ def model_role(card: dict[str, Any]) -> str:
     model; anything else is a BASE-style model the user can pick."""
     if card.get("roi") is True:
         return ROI
-    return {"seed-000": SEED000, "hific": HIFIC}.get(card.get("family"), BASE)
+    return {SEED000_FAMILY: SEED000, "hific": HIFIC}.get(card.get("family"), BASE)
 
 
 @dataclass(frozen=True)

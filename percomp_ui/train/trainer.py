@@ -52,13 +52,13 @@ from torch import Tensor, nn
 
 from ..nn.gain import extend_log_gains
 from ..nn.hyperprior import DEFAULT_LAMBDAS, GainedMeanScaleHyperprior, HyperpriorConfig
-from ..zoo import load_model, save_checkpoint
+from ..zoo import SEED000_FAMILY, load_model, save_checkpoint
 from . import distributed
 from .clock import StepClock
 from .data import CropSampler, load_validation
 from ..roi.mask import MAX_ALPHA, MIN_ALPHA
-from .losses import (LPIPS_BACKBONES, bits_per_pixel, describe_loss, describe_roi_loss, load_lpips,
-                     per_sample_mse, rate_distortion_loss, roi_rate_distortion_loss)
+from .losses import (LPIPS_BACKBONES, describe_loss, describe_roi_loss, load_lpips, rate_distortion_loss,
+                     roi_rate_distortion_loss)
 from .roi_masks import RoiMaskSampler
 
 AMP_MODES = ("auto", "off", "bf16", "fp16")
@@ -312,22 +312,29 @@ class Trainer:
     # -- validation -----------------------------------------------------------------------------
     @torch.no_grad()
     def validate(self, images: list[Tensor]) -> dict[str, Any]:
-        """Entropy-estimated bpp and PSNR at real rounding, per level; objective = mean R + λ·D."""
+        """Entropy-estimated bpp, PSNR (and MS-SSIM when the loss has it) at real rounding, per level;
+        objective = the mean of seed 000 eq. 1 with the run's α, β, γ (a ROI run: α alone, no mask)."""
+        c = self.config
+        weights = (1.0, 0.0, 0.0) if c.roi else (c.alpha, c.beta, c.gamma)
         self.model.eval()
         per_level = {}
         objective = 0.0
-        for level in self.config.val_levels:
-            bpp = mse = 0.0
+        for level in c.val_levels:
+            sums: dict[str, float] = {}
             for x in images:
                 x = x.to(self.device)
                 out = self.model(x, torch.tensor([level], device=self.device))
-                bpp += float(bits_per_pixel(out["likelihoods"], x.shape[-2] * x.shape[-1]))
-                mse += float(per_sample_mse(out["x_hat"].clamp(0, 1), x))
-            bpp, mse = bpp / len(images), mse / len(images)
-            per_level[str(level)] = {"bpp": round(bpp, 4), "psnr": round(psnr(mse), 3)}
-            objective += bpp + self.config.lambdas[level] * mse
+                lam = torch.tensor([c.lambdas[level]], device=self.device)
+                parts = rate_distortion_loss(out["x_hat"].clamp(0, 1), x, out["likelihoods"], lam, *weights,
+                                             lpips_fn=self.lpips)
+                for key, value in parts.items():
+                    sums[key] = sums.get(key, 0.0) + float(value)
+            mean = {key: value / len(images) for key, value in sums.items()}
+            per_level[str(level)] = {"bpp": round(mean["bpp"], 4), "psnr": round(psnr(mean["mse"]), 3)} | {
+                key: round(mean[key], 4) for key in ("ms_ssim", "lpips") if key in mean}
+            objective += mean["loss"]
         self.model.train()
-        return {"levels": per_level, "objective": objective / len(self.config.val_levels)}
+        return {"levels": per_level, "objective": objective / len(c.val_levels)}
 
     def loss_description(self) -> str:
         c = self.config
@@ -350,12 +357,16 @@ class Trainer:
         if c.roi:
             description = ("ROI variable-rate mean-scale hyperprior with gain units, trained with seed-003 "
                            "ROI-scaled latents and the ROI / background loss")
+        elif perceptual:
+            trained = "" if c.levels is None else " at λ " + ", ".join(f"{c.lambdas[i]:g}" for i in c.levels)
+            description = ("seed-000 perceptual fine-tune (eq. 1: α·MSE + β·(1 − MS-SSIM) + γ·LPIPS)" + trained
+                           + " of a variable-rate mean-scale hyperprior with gain units")
         else:
-            description = ("BASE variable-rate mean-scale hyperprior with gain units "
-                           + ("(seed 000 eq. 1, perceptual terms)" if perceptual else "(MSE)"))
+            description = "BASE variable-rate mean-scale hyperprior with gain units (MSE)"
         card = {
             "description": description,
             "roi": c.roi,
+            **({"family": SEED000_FAMILY} if perceptual and not c.roi else {}),
             "training": {
                 "data": c.data,
                 "steps": self.step,
