@@ -6,15 +6,17 @@
 #   bash scripts/campaign.sh status [MODEL]    step, last validation, whether it runs
 #   bash scripts/campaign.sh stop [MODEL]      stop it (state is saved every 5 minutes and at each validation)
 #
-# MODEL: base-vr (default; the BASE variable-rate MSE model) or roi-vr (seed 003's ROI model, fine-tuned
-# from the shipped base-vr with random masks, ROI-scaled latents and the ROI / background loss).
-# Run folder: $PERCOMP_RUN (default ~/.cache/percomp/runs/MODEL), outside the work tree. On a machine
-# without one, the run starts from the shipped checkpoint of MODEL (roi-vr: of base-vr when no roi-vr
-# ships yet), so steps accumulate. Two cores run one trainer well: stop one before starting another.
+# MODEL: base-vr (default; the BASE variable-rate MSE model), roi-vr (seed 003's ROI model, fine-tuned
+# from the shipped base-vr with random masks, ROI-scaled latents and the ROI / background loss) or
+# seed-000 (seed 000's four perceptual fine-tunes, one after another: scripts/seed000_finetunes.sh).
+# Run folder: $PERCOMP_RUN (default ~/.cache/percomp/runs/MODEL; seed-000: runs/s000-l128 … l2048),
+# outside the work tree. On a machine without one, the run starts from the shipped checkpoint of MODEL
+# (roi-vr: of base-vr when no roi-vr ships yet), so steps accumulate. Two cores run one trainer well:
+# stop one before starting another.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODEL=${2:-base-vr}
-case "$MODEL" in base-vr|roi-vr) ;; *) echo "unknown model $MODEL (base-vr or roi-vr)" >&2; exit 2 ;; esac
+case "$MODEL" in base-vr|roi-vr|seed-000) ;; *) echo "unknown model $MODEL (base-vr, roi-vr or seed-000)" >&2; exit 2 ;; esac
 RUN=${PERCOMP_RUN:-$HOME/.cache/percomp/runs/$MODEL}
 SHARED=${PERCOMP_SHARED:-../shared}
 mkdir -p "$RUN"
@@ -24,14 +26,22 @@ running() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
 case "${1:-start}" in
 status)
     running && echo "trainer running (pid $(cat "$pidfile"))" || echo "trainer not running"
-    [ -f "$RUN/log.jsonl" ] && tail -n 1 "$RUN/log.jsonl"
-    [ -f "$RUN/val.jsonl" ] && tail -n 1 "$RUN/val.jsonl"
+    runs=("$RUN")
+    [ "$MODEL" = seed-000 ] && runs=("$(dirname "$RUN")"/s000-l*)
+    for run in "${runs[@]}"; do
+        [ -d "$run" ] || continue
+        [ "$MODEL" = seed-000 ] && echo "$(basename "$run"):"
+        [ -f "$run/log.jsonl" ] && tail -n 1 "$run/log.jsonl"
+        [ -f "$run/val.jsonl" ] && tail -n 1 "$run/val.jsonl"
+    done
     exit 0 ;;
 stop)
-    running && kill "$(cat "$pidfile")" && echo "stopped" || echo "trainer not running"
+    # seed-000 runs in its own process group (the loop and its trainer); the others are one process
+    running && { kill -- -"$(cat "$pidfile")" 2>/dev/null || kill "$(cat "$pidfile")"; } && echo "stopped" \
+        || echo "trainer not running"
     exit 0 ;;
 start) ;;
-*) echo "usage: $0 [start|status|stop] [base-vr|roi-vr]" >&2; exit 2 ;;
+*) echo "usage: $0 [start|status|stop] [base-vr|roi-vr|seed-000]" >&2; exit 2 ;;
 esac
 
 if running; then
@@ -39,6 +49,12 @@ if running; then
     exit 0
 fi
 bash scripts/setup.sh
+if [ "$MODEL" = seed-000 ]; then
+    RUNS="$(dirname "$RUN")" setsid nohup nice -n 10 bash scripts/seed000_finetunes.sh >> "$RUN/console.log" 2>&1 &
+    echo $! > "$pidfile"
+    echo "seed-000 fine-tunes started (pid $!), run folders $(dirname "$RUN")/s000-l*"
+    exit 0
+fi
 args=()
 if [ ! -f "$RUN/config.json" ]; then
     for d in "$SHARED"/datasets/train/*/; do args+=(--data "$d"); done

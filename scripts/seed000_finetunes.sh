@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Seed 000's four perceptual models, one after another: each a fine-tune of the shipped variable-rate
+# net (roi-vr when it ships, else base-vr) at one λ ∈ {128, 256, 1024, 2048}, with seed 000 eq. 1
+# (α, β, γ = 1, 0.1, 0.1; the LPIPS term is skipped, and recorded so, when its weights are absent).
+# Each run trains only its own λ's rate level for FINE_TUNE_STEPS steps past the checkpoint it starts
+# from, and resumes when killed. Called by `bash scripts/campaign.sh start seed-000`.
+#
+#   RUNS=~/.cache/percomp/runs FINE_TUNE_STEPS=300 bash scripts/seed000_finetunes.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-$HOME/.cache/percomp/runs}
+SHARED=${PERCOMP_SHARED:-../shared}
+STEPS=${FINE_TUNE_STEPS:-300}
+INIT=base-vr
+[ -f checkpoints/roi-vr.json ] && INIT=roi-vr
+for lam in 128 256 1024 2048; do
+    run="$RUNS/s000-l$lam"
+    mkdir -p "$run"
+    # the λ's rate level in INIT's ladder, and the step to stop at (INIT's steps + STEPS)
+    read -r level stop < <(.venv/bin/python - "$INIT" "$lam" "$STEPS" <<'PY'
+import json, sys
+card = json.load(open(f"checkpoints/{sys.argv[1]}.json"))
+print(card["config"]["lambdas"].index(float(sys.argv[2])), card["training"]["steps"] + int(sys.argv[3]))
+PY
+)
+    args=()
+    if [ ! -f "$run/config.json" ]; then
+        for d in "$SHARED"/datasets/train/*/; do args+=(--data "$d"); done
+        args+=(--val "$SHARED/datasets/kodak" --threads "$(nproc)" --init-from "$INIT" --export-name "s000-l$lam"
+               --alpha 1 --beta 0.1 --gamma 0.1 --levels "$level" --val-levels "$level" --lr 1e-4
+               --steps "$stop" --val-every 100)
+    fi
+    echo "== s000-l$lam: level $level of $INIT, until step $stop ($(date -u +%H:%M))"
+    .venv/bin/percomp train "$run" "${args[@]}" --no-progress
+done
+echo "== all four seed-000 fine-tunes done ($(date -u +%H:%M)); their weights: $RUNS/s000-l*/best"
