@@ -1,0 +1,95 @@
+"""Seed 000 §3, measured: per image the best of the four λ models at a bpp cap, against each model alone.
+
+For every image of a folder (default Kodak) and every cap of ``--bpp``, each candidate model codes the
+image at the largest rate whose real file is ≤ the cap (``LearnedCodec.encode_to_bpp``, real bytes); the
+choice (:func:`percomp_ui.choice.choose_for_bpp`) keeps the best by ``--metric``. The same encodings
+give every single model's numbers, so "choice ≥ any single model" is checked on identical files. An
+image a model cannot bring under the cap counts against that model (it has no file there). Prints a
+table, writes JSON.
+
+    .venv/bin/python benchmarks/seed000_choice.py [--data ../shared/datasets/kodak] [--bpp 0.15 0.3]
+        [--models s000-l128 …] [--metric ms-ssim] [--out benchmarks/results/seed000-choice.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+from percomp_ui.choice import METRICS, choose_for_bpp, quality
+from percomp_ui.codec import LearnedCodec
+from percomp_ui.fileio import atomic_write
+from percomp_ui.images import list_images, load_image
+from percomp_ui.zoo import SEED000_FAMILY, default_checkpoint_dir, list_cards
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def other_metric(metric: str) -> str:
+    return next(m for m in METRICS if m != metric)
+
+
+def measure(images: list[Path], codecs: dict[str, LearnedCodec], cap: float, metric: str) -> dict[str, Any]:
+    """Per image: the choice and every model's (bpp, both metrics); then the means."""
+    second = other_metric(metric)
+    rows = []
+    for path in images:
+        rgb = load_image(path).rgb
+        pixels = rgb.shape[0] * rgb.shape[1]
+        best, options = choose_for_bpp(rgb, codecs, cap, metric)
+        row: dict[str, Any] = {"image": path.name, "chosen": best.model, "models": {}}
+        for option in options:
+            decoded = codecs[option.model].reconstruct(option.encoded)
+            row["models"][option.model] = {"bpp": option.bits / pixels, metric: option.quality,
+                                           second: quality(second, rgb, decoded)}
+        rows.append(row)
+        print(f"  {cap:g} bpp {path.name}: {best.model} "
+              + " ".join(f"{m} {v[metric]:.4f}" for m, v in row["models"].items()), flush=True)
+
+    def mean_of(model: str | None, key: str) -> float | None:
+        values = [r["models"][model or r["chosen"]][key] for r in rows if (model or r["chosen"]) in r["models"]]
+        return statistics.fmean(values) if len(values) == len(rows) else None  # None: misses some images
+
+    summary = {"choice": {k: mean_of(None, k) for k in ("bpp", metric, second)}}
+    for model in codecs:
+        summary[model] = {k: mean_of(model, k) for k in ("bpp", metric, second)}
+        summary[model]["images_reached"] = sum(model in r["models"] for r in rows)
+    summary["choice"]["max_bpp"] = max(r["models"][r["chosen"]]["bpp"] for r in rows)
+    summary["choice"]["picks"] = {m: sum(r["chosen"] == m for r in rows) for m in codecs}
+    return {"cap": cap, "summary": summary, "images": rows}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "datasets" / "kodak")
+    parser.add_argument("--bpp", type=float, nargs="+", default=[0.15, 0.3])
+    parser.add_argument("--models", nargs="+", help="default: the zoo's seed-000 family")
+    parser.add_argument("--metric", choices=METRICS, default="ms-ssim")
+    parser.add_argument("--zoo", type=Path, default=None)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "seed000-choice.json")
+    args = parser.parse_args()
+    names = args.models or [c["name"] for c in list_cards(args.zoo or default_checkpoint_dir())
+                            if c.get("family") == SEED000_FAMILY]
+    if not names:
+        parser.error("no seed-000 models in the zoo; name them with --models")
+    codecs = {name: LearnedCodec.from_zoo(name, args.zoo) for name in names}
+    images = list_images([args.data])
+    results = [measure(images, codecs, cap, args.metric) for cap in args.bpp]
+    second = other_metric(args.metric)
+    print(f"\n{'cap':>5} {'model':<12} {'images':>6} {'mean bpp':>9} {args.metric:>9} {second:>9}")
+    for result in results:
+        for model, s in result["summary"].items():
+            cells = [f"{s[k]:9.4f}" if s[k] is not None else f"{'–':>9}" for k in ("bpp", args.metric, second)]
+            reached = s.get("images_reached", len(result["images"]))
+            print(f"{result['cap']:5g} {model:<12} {reached:>6} " + " ".join(cells))
+    payload = {"data": str(args.data), "metric": args.metric, "models": names,
+               "rate_control": "each model at its largest rate with real file bytes ≤ the cap", "results": results}
+    atomic_write(args.out, (json.dumps(payload, indent=2) + "\n").encode())
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
