@@ -2,7 +2,8 @@
 
 For every image of a folder (default ``../shared/datasets/roi``: faces and text), the auto ROI mask is
 computed once; the image is then coded at ``--bpp`` (rate control, real file bytes incl. the ROI map)
-without a ROI (BASE) and with the ROI at ``--alpha``, and at each α of ``--sweep``. The region
+without a ROI (BASE: ``--baseline`` when given, e.g. base-vr against a ROI model, else ``--model``
+itself) and by ``--model`` with the ROI at ``--alpha``, and at each α of ``--sweep``. The region
 metrics (ROI / background PSNR and MS-SSIM, the ROI's share of the bits from the real likelihoods)
 use the same region for every coding — the detected ROI (seed 003 eq. 1 mask ≥ ½) — so BASE and ROI
 are compared on the same pixels.
@@ -11,7 +12,7 @@ The α sweep runs on the first ``--sweep-limit`` images of each subfolder (it co
 α). Prints a table, writes JSON, an α-sweep plot and side-by-side crops (original | BASE | ROI) of one
 face image and one text image.
 
-    .venv/bin/python benchmarks/roi_gain.py [--data ../shared/datasets/roi] [--model base-vr] [--bpp 0.15]
+    .venv/bin/python benchmarks/roi_gain.py [--data ../shared/datasets/roi] [--model base-vr] [--baseline MODEL] [--bpp 0.15]
         [--alpha 1] [--sweep 0.25 0.5 1 2 3] [--out benchmarks/results/roi-gain.json] [--figures docs/img]
 """
 from __future__ import annotations
@@ -116,6 +117,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "datasets" / "roi")
     parser.add_argument("--model", default="base-vr")
+    parser.add_argument("--baseline", help="the model coding BASE, without a ROI (default: --model)")
     parser.add_argument("--limit", type=int, help="only the first N images of each subfolder (a quick run)")
     parser.add_argument("--sweep-limit", type=int, default=2,
                         help="run the α sweep on the first N images of each subfolder (default 2)")
@@ -128,6 +130,7 @@ def main() -> None:
     args = parser.parse_args()
 
     codec = LearnedCodec.from_zoo(args.model)
+    baseline = codec if args.baseline in (None, args.model) else LearnedCodec.from_zoo(args.baseline)
     alphas = sorted(set(args.sweep) | {args.alpha})
     images: dict[str, Any] = {}
     crops: dict[str, np.ndarray] = {}
@@ -142,7 +145,9 @@ def main() -> None:
         masks = roi_masks(rgb, args.source)
         prepared = codec.prepare(rgb)
         swept = alphas if taken[group] <= args.sweep_limit else [args.alpha]
-        coded = {alpha: attempt(codec, rgb, prepared, args.bpp, masks, alpha) for alpha in [None, *swept]}
+        coded = {alpha: attempt(codec, rgb, prepared, args.bpp, masks, alpha) for alpha in swept}
+        coded[None] = attempt(baseline, rgb, prepared if baseline is codec else baseline.prepare(rgb), args.bpp,
+                              masks, None)
         if isinstance(coded[None], str) or isinstance(coded[args.alpha], str):
             reason = coded[None] if isinstance(coded[None], str) else f"with the ROI: {coded[args.alpha]}"
             images[key] = {"skipped": reason}
@@ -157,8 +162,10 @@ def main() -> None:
               f"  ROI bits {base['roi_bit_share']:.0%} → {roi['roi_bit_share']:.0%} (area {roi['roi_fraction']:.0%})")
         if group not in crops and roi["roi_fraction"] > 0:
             box = crop_box(masks.mask)
-            crops[group] = side_by_side([("original", rgb), (f"BASE {base['bpp']:.3f} bpp", base_rgb),
-                                         (f"ROI a={args.alpha:g} {roi['bpp']:.3f} bpp", coded[args.alpha][1])], box)
+            crops[group] = side_by_side([("original", rgb),
+                                         (f"BASE {args.baseline or args.model} {base['bpp']:.3f} bpp", base_rgb),
+                                         (f"ROI {args.model} a={args.alpha:g} {roi['bpp']:.3f} bpp",
+                                          coded[args.alpha][1])], box)
 
     done = [v for v in images.values() if "base" in v]
     if not done:
@@ -177,7 +184,9 @@ def main() -> None:
     }
     summary["roi_psnr_gain_db"] = summary["roi"]["roi_psnr"] - summary["base"]["roi_psnr"]
     summary["background_psnr_cost_db"] = summary["roi"]["background_psnr"] - summary["base"]["background_psnr"]
-    result = {"model": args.model, "weights_hash": codec.weights_hash.hex(), "data": str(args.data),
+    result = {"model": args.model, "weights_hash": codec.weights_hash.hex(),
+              "baseline": args.baseline or args.model, "baseline_weights_hash": baseline.weights_hash.hex(),
+              "data": str(args.data),
               "target_bpp": args.bpp, "alpha": args.alpha, "source": args.source, "alphas": alphas,
               "summary": summary, "per_image": images}
     atomic_write(args.out, (json.dumps(result, indent=2) + "\n").encode())

@@ -5,22 +5,24 @@
 # Each run trains only its own λ's rate level for FINE_TUNE_STEPS steps past the checkpoint it starts
 # from, and resumes when killed. Called by `bash scripts/campaign.sh start seed-000`.
 #
-#   RUNS=~/.cache/percomp/runs FINE_TUNE_STEPS=300 bash scripts/seed000_finetunes.sh
+#   RUNS=~/.cache/percomp/runs FINE_TUNE_STEPS=300 VAL_EVERY=100 bash scripts/seed000_finetunes.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-$HOME/.cache/percomp/runs}
 SHARED=${PERCOMP_SHARED:-../shared}
 STEPS=${FINE_TUNE_STEPS:-300}
+VAL_EVERY=${VAL_EVERY:-100}
 INIT=base-vr
 [ -f checkpoints/roi-vr.json ] && INIT=roi-vr
 for lam in 128 256 1024 2048; do
     run="$RUNS/s000-l$lam"
     mkdir -p "$run"
-    # the λ's rate level in INIT's ladder, and the step to stop at (INIT's steps + STEPS)
-    read -r level stop < <(.venv/bin/python - "$INIT" "$lam" "$STEPS" <<'PY'
+    # the λ's rate level in INIT's ladder, the step to stop at (INIT's steps + STEPS), and the ladder
+    read -r level stop ladder < <(.venv/bin/python - "$INIT" "$lam" "$STEPS" <<'PY'
 import json, sys
 card = json.load(open(f"checkpoints/{sys.argv[1]}.json"))
-print(card["config"]["lambdas"].index(float(sys.argv[2])), card["training"]["steps"] + int(sys.argv[3]))
+lambdas = card["config"]["lambdas"]
+print(lambdas.index(float(sys.argv[2])), card["training"]["steps"] + int(sys.argv[3]), *(f"{v:g}" for v in lambdas))
 PY
 )
     args=()
@@ -28,7 +30,9 @@ PY
         for d in "$SHARED"/datasets/train/*/; do args+=(--data "$d"); done
         args+=(--val "$SHARED/datasets/kodak" --threads "$(nproc)" --init-from "$INIT" --export-name "s000-l$lam"
                --alpha 1 --beta 0.1 --gamma 0.1 --levels "$level" --val-levels "$level" --lr 1e-4
-               --steps "$stop" --val-every 100)
+               --steps "$stop" --val-every "$VAL_EVERY")
+        read -ra lambdas <<< "$ladder"
+        args+=(--lambdas "${lambdas[@]}")
     fi
     echo "== s000-l$lam: level $level of $INIT, until step $stop ($(date -u +%H:%M))"
     .venv/bin/percomp train "$run" "${args[@]}" --no-progress

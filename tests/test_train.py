@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from percomp_ui.codec import LearnedCodec
+from percomp_ui.errors import InputError
 from percomp_ui.train.trainer import TrainConfig, Trainer
 from percomp_ui.zoo import load_model
 
@@ -127,3 +128,10 @@ def test_lr_milestones_decay_the_learning_rate_and_survive_a_resume(image_folder
     logged = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in logged] == [1, 2, 3, 4, 5]
     assert [r["lr"] for r in logged] == pytest.approx([1e-3, 1e-3, 5e-4, 5e-4, 2.5e-4])  # lr of that step
+
+
+def test_a_run_whose_start_fails_leaves_nothing_to_resume(image_folder: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    with pytest.raises(InputError, match="unknown model 'no-such-model'"):
+        Trainer(run, tiny_config(image_folder, init_from="no-such-model"))
+    assert not (run / "config.json").exists()  # a corrected second call starts afresh, not from this config

@@ -154,8 +154,6 @@ class Trainer:
         self.dist = distributed.setup(use_cuda)
         self.device = torch.device("cuda", self.dist.local_rank if self.dist.enabled else torch.cuda.current_device()) \
             if use_cuda else torch.device("cpu")
-        if self.dist.is_main:
-            _write_json(config_path, asdict(c))
         if c.threads:
             shared = self.dist.world_size if self.device.type == "cpu" else 1
             torch.set_num_threads(max(1, c.threads // shared))
@@ -176,6 +174,8 @@ class Trainer:
             self._load_state()
         elif c.init_from:
             self._init_from_checkpoint(c.init_from)
+        if self.dist.is_main:  # only now: a run whose start failed leaves no config to resume with
+            _write_json(config_path, asdict(c))
         self._set_lr()
         if self.dist.rank:  # other crops, levels and quantization noise than rank 0
             torch.manual_seed(c.seed + RANK_SEED_STRIDE * self.dist.rank)
