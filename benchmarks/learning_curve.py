@@ -19,13 +19,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def points(run: Path, lam: float) -> list[dict[str, float]]:
-    """(step, training hours, bpp, PSNR) at λ from one run folder's validations."""
+    """(step, bpp, PSNR) at λ from one run folder's validations. (Their wall_s is left out: before
+    2026-11-23 the trainer's clock also counted the time a paused trainer spent stopped.)"""
     lambdas = json.loads((run / "config.json").read_text())["lambdas"]
     if lam not in lambdas:
         return []
     level = str(lambdas.index(lam))
     rows = [json.loads(line) for line in (run / "val.jsonl").read_text().splitlines() if line.strip()]
-    return [{"step": r["step"], "hours": r["wall_s"] / 3600, **r["levels"][level]} for r in rows if level in r["levels"]]
+    return [{"step": r["step"], **r["levels"][level]} for r in rows if level in r["levels"]]
 
 
 def main() -> int:
@@ -55,7 +56,7 @@ def main() -> int:
         psnr_axes.plot(steps, [p["psnr"] for p in found], "o-", label=name)
         bpp_axes.plot(steps, [p["bpp"] for p in found], "o-", label=name)
         for p in found:
-            print(f"{name:<28} step {p['step']:>6}  {p['hours']:5.2f} h  {p['bpp']:.4f} bpp  {p['psnr']:.3f} dB")
+            print(f"{name:<28} step {p['step']:>6}  {p['bpp']:.4f} bpp  {p['psnr']:.3f} dB")
     psnr_axes.set(xlabel="training step", ylabel="PSNR-RGB (dB)", title=f"Kodak-8 at λ = {args.lam:g}")
     bpp_axes.set(xlabel="training step", ylabel="bpp (entropy estimate)", title="its rate")
     for axes in (psnr_axes, bpp_axes):

@@ -135,3 +135,10 @@ def test_a_run_whose_start_fails_leaves_nothing_to_resume(image_folder: Path, tm
     with pytest.raises(InputError, match="unknown model 'no-such-model'"):
         Trainer(run, tiny_config(image_folder, init_from="no-such-model"))
     assert not (run / "config.json").exists()  # a corrected second call starts afresh, not from this config
+
+
+def test_the_last_step_of_a_run_is_validated_and_exported(image_folder: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    Trainer(run, tiny_config(image_folder, steps=6)).run(progress=False)  # val_every 4
+    assert [json.loads(line)["step"] for line in (run / "val.jsonl").read_text().splitlines()] == [4, 6]
+    assert load_model("trained-tiny", run / "best")[1]["training"]["steps"] in (4, 6)  # the better one

@@ -410,7 +410,7 @@ class Trainer:
                 self._append("log.jsonl", {"step": self.step, "wall_s": round(self.wall_s, 1), **record})
                 bar.set_postfix(loss=f"{record['loss']:.3f}", bpp=f"{record['bpp']:.3f}")
                 window.clear()
-            if val_images and self.step % c.val_every == 0:
+            if val_images and (self.step % c.val_every == 0 or self.step == c.steps):  # and at the run's end
                 result = self.validate(val_images)
                 self._append("val.jsonl", {"step": self.step, "wall_s": round(self.wall_s, 1), **result})
                 # A ROI run's plain full-image objective rises by design (its background loses bits), so
