@@ -193,9 +193,9 @@ def main() -> None:
     args.figures.mkdir(parents=True, exist_ok=True)
     if full:
         base_of_full = {k: mean([v["base"] for v in full], k) for k in keys}
-        sweep_plot(alphas, summary["sweep"], base_of_full, args.figures / "roi-alpha-sweep.png")
+        sweep_plot(alphas, summary["sweep"], base_of_full, args.figures / f"roi-alpha-sweep-{args.model}.png")
     for group, image in crops.items():
-        atomic_write(args.figures / f"roi-crop-{group}.png", encode_png(image))
+        atomic_write(args.figures / f"roi-crop-{group}-{args.model}.png", encode_png(image))
 
     b, r = summary["base"], summary["roi"]
     print(f"\n{len(done)} images at {args.bpp:g} bpp (±{TOLERANCE:.0%}: {summary['within_tolerance']}), "
