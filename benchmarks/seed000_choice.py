@@ -3,9 +3,10 @@
 For every image of a folder (default Kodak) and every cap of ``--bpp``, each candidate model codes the
 image at the largest rate whose real file is ≤ the cap (``LearnedCodec.encode_to_bpp``, real bytes); the
 choice (:func:`percomp_ui.choice.choose_for_bpp`) keeps the best by ``--metric``. The same encodings
-give every single model's numbers, so "choice ≥ any single model" is checked on identical files. An
-image a model cannot bring under the cap counts against that model (it has no file there). Prints a
-table, writes JSON.
+give every single model's numbers, so "choice ≥ any single model" is checked on identical files: the
+means compare the images every model brings under the cap (``common``); the choice is also averaged
+over every image some model reaches. Images no model reaches are counted and listed. Prints a table,
+writes JSON.
 
     .venv/bin/python benchmarks/seed000_choice.py [--data ../shared/datasets/kodak] [--bpp 0.15 0.3]
         [--models s000-l128 …] [--metric ms-ssim] [--out benchmarks/results/seed000-choice.json]
@@ -20,6 +21,7 @@ from typing import Any
 
 from percomp_ui.choice import METRICS, choose_for_bpp, quality
 from percomp_ui.codec import LearnedCodec
+from percomp_ui.errors import InputError
 from percomp_ui.fileio import atomic_write
 from percomp_ui.images import list_images, load_image
 from percomp_ui.zoo import SEED000_FAMILY, default_checkpoint_dir, list_cards
@@ -38,7 +40,12 @@ def measure(images: list[Path], codecs: dict[str, LearnedCodec], cap: float, met
     for path in images:
         rgb = load_image(path).rgb
         pixels = rgb.shape[0] * rgb.shape[1]
-        best, options = choose_for_bpp(rgb, codecs, cap, metric)
+        try:
+            best, options = choose_for_bpp(rgb, codecs, cap, metric)
+        except InputError as error:  # every model's lowest rate is above the cap for this image
+            rows.append({"image": path.name, "unreachable": str(error)})
+            print(f"  {cap:g} bpp {path.name}: {error}", flush=True)
+            continue
         row: dict[str, Any] = {"image": path.name, "chosen": best.model, "models": {}}
         for option in options:
             decoded = codecs[option.model].reconstruct(option.encoded)
@@ -48,16 +55,23 @@ def measure(images: list[Path], codecs: dict[str, LearnedCodec], cap: float, met
         print(f"  {cap:g} bpp {path.name}: {best.model} "
               + " ".join(f"{m} {v[metric]:.4f}" for m, v in row["models"].items()), flush=True)
 
-    def mean_of(model: str | None, key: str) -> float | None:
-        values = [r["models"][model or r["chosen"]][key] for r in rows if (model or r["chosen"]) in r["models"]]
-        return statistics.fmean(values) if len(values) == len(rows) else None  # None: misses some images
+    coded = [r for r in rows if "chosen" in r]
+    common = [r for r in coded if len(r["models"]) == len(codecs)]
 
-    summary = {"choice": {k: mean_of(None, k) for k in ("bpp", metric, second)}}
+    def mean_of(subset: list[dict[str, Any]], model: str | None, key: str) -> float | None:
+        values = [r["models"][model or r["chosen"]][key] for r in subset]
+        return statistics.fmean(values) if values else None
+
+    keys = ("bpp", metric, second)
+    summary: dict[str, Any] = {"images": len(rows), "unreachable": len(rows) - len(coded), "common": len(common)}
+    summary["choice"] = {k: mean_of(common, None, k) for k in keys}
     for model in codecs:
-        summary[model] = {k: mean_of(model, k) for k in ("bpp", metric, second)}
-        summary[model]["images_reached"] = sum(model in r["models"] for r in rows)
-    summary["choice"]["max_bpp"] = max(r["models"][r["chosen"]]["bpp"] for r in rows)
-    summary["choice"]["picks"] = {m: sum(r["chosen"] == m for r in rows) for m in codecs}
+        summary[model] = {k: mean_of(common, model, k) for k in keys}
+        summary[model]["images_reached"] = sum(model in r["models"] for r in rows if "chosen" in r)
+    summary["choice_all_reached"] = {k: mean_of(coded, None, k) for k in keys} | {"images": len(coded)}
+    summary["choice"]["images_reached"] = len(coded)
+    summary["choice"]["max_bpp"] = max((r["models"][r["chosen"]]["bpp"] for r in coded), default=None)
+    summary["choice"]["picks"] = {m: sum(r.get("chosen") == m for r in rows) for m in codecs}
     return {"cap": cap, "summary": summary, "images": rows}
 
 
@@ -78,12 +92,16 @@ def main() -> int:
     images = list_images([args.data])
     results = [measure(images, codecs, cap, args.metric) for cap in args.bpp]
     second = other_metric(args.metric)
-    print(f"\n{'cap':>5} {'model':<12} {'images':>6} {'mean bpp':>9} {args.metric:>9} {second:>9}")
+    print(f"\n{'cap':>5} {'':<18} {'reached':>7} {'mean bpp':>9} {args.metric:>9} {second:>9}   (means over the common images)")
     for result in results:
-        for model, s in result["summary"].items():
+        summary = result["summary"]
+        for label in ("choice", *names, "choice_all_reached"):
+            s = summary[label]
             cells = [f"{s[k]:9.4f}" if s[k] is not None else f"{'–':>9}" for k in ("bpp", args.metric, second)]
-            reached = s.get("images_reached", len(result["images"]))
-            print(f"{result['cap']:5g} {model:<12} {reached:>6} " + " ".join(cells))
+            reached = s.get("images_reached", s.get("images", summary["images"] - summary["unreachable"]))
+            print(f"{result['cap']:5g} {label:<18} {reached:>7} " + " ".join(cells))
+        print(f"      {summary['images']} images, {summary['common']} reached by every model, "
+              f"{summary['unreachable']} by none; max chosen bpp {summary['choice']['max_bpp']}")
     payload = {"data": str(args.data), "metric": args.metric, "models": names,
                "rate_control": "each model at its largest rate with real file bytes ≤ the cap", "results": results}
     atomic_write(args.out, (json.dumps(payload, indent=2) + "\n").encode())
