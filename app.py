@@ -22,6 +22,7 @@ from percomp_ui.app.ui import ASSETS, DEFAULT_SESSIONS_DIR, MAX_FILE_SIZE, build
 from percomp_ui.app.workbench import APP_MAX_PIXELS, DEFAULT_CODECS, default_device  # noqa: E402
 from percomp_ui.codec import PRECISIONS  # noqa: E402
 from percomp_ui.errors import PercompError  # noqa: E402
+from percomp_ui.nn.isolated_decoder import start_worker  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -48,6 +49,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    start_worker()  # before the server's threads exist: see start_worker
     device = default_device() if args.device == "auto" else args.device
     try:
         demo = build_app(args.zoo, device=device, precision=args.precision, samples=args.samples,

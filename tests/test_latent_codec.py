@@ -1,6 +1,9 @@
 """Latent codec internals: the scale-index rule and float64 entropy parameters."""
 from __future__ import annotations
 
+import os
+
+import pytest
 import torch
 from compressai.entropy_models import GaussianConditional
 from compressai.models.base import get_scale_table
@@ -110,3 +113,14 @@ def test_the_float64_hyper_synthesis_follows_new_weights() -> None:
     before = model.compress_latent(y, 4.25)["strings"]
     model.load_state_dict(other.state_dict())
     assert model.compress_latent(y, 4.25)["strings"] == other.compress_latent(y, 4.25)["strings"] != before
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="the decoder worker is a forked process")
+def test_start_worker_forks_the_decoder_worker_up_front() -> None:
+    from percomp_ui.nn.isolated_decoder import IsolatedEntropyCoder, start_worker
+
+    start_worker()
+    worker = IsolatedEntropyCoder._worker
+    assert worker is not None and IsolatedEntropyCoder._worker_pid == os.getpid()
+    start_worker()
+    assert IsolatedEntropyCoder._worker is worker  # one per process: a second call reuses it

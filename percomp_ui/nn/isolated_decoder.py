@@ -149,6 +149,15 @@ class IsolatedEntropyCoder:
         cls._worker = None
 
 
+def start_worker() -> None:
+    """Fork the decoder worker now rather than at the first decode. A server calls this first thing,
+    while it runs one thread: a fork from a busy multi-threaded process copies whatever locks other
+    threads hold at that instant (the import lock, an allocator's), and such a child can hang on its
+    first request until the decode times out."""
+    if hasattr(os, "fork"):
+        IsolatedEntropyCoder._get_worker()
+
+
 def isolate(*entropy_models: Any) -> None:
     """Route the decoding of these CompressAI entropy models through the decoder worker."""
     for model in entropy_models:
