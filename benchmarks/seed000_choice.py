@@ -24,7 +24,7 @@ from percomp_ui.codec import LearnedCodec
 from percomp_ui.errors import InputError
 from percomp_ui.fileio import atomic_write
 from percomp_ui.images import list_images, load_image
-from percomp_ui.zoo import SEED000_FAMILY, default_checkpoint_dir, list_cards
+from percomp_ui.zoo import seed000_models
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -84,8 +84,7 @@ def main() -> int:
     parser.add_argument("--zoo", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "seed000-choice.json")
     args = parser.parse_args()
-    names = args.models or [c["name"] for c in list_cards(args.zoo or default_checkpoint_dir())
-                            if c.get("family") == SEED000_FAMILY]
+    names = args.models or seed000_models(args.zoo)
     if not names:
         parser.error("no seed-000 models in the zoo; name them with --models")
     codecs = {name: LearnedCodec.from_zoo(name, args.zoo) for name in names}

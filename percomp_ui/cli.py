@@ -357,10 +357,9 @@ def cmd_choose(args: argparse.Namespace) -> int:
     from .codec import LearnedCodec
     from .fileio import atomic_write
     from .images import IMAGE_SUFFIXES, load_image
-    from .zoo import SEED000_FAMILY, default_checkpoint_dir, list_cards
+    from .zoo import seed000_models
 
-    names = args.models or [card["name"] for card in list_cards(args.zoo or default_checkpoint_dir())
-                            if card.get("family") == SEED000_FAMILY]
+    names = args.models or seed000_models(args.zoo)
     if not names:
         raise InputError("no seed-000 models in the zoo (cards with family 'seed-000'); name candidates with --models")
     max_pixels = _max_pixels(args)

@@ -135,6 +135,11 @@ def update_card(name: str, fields: dict[str, Any], directory: Path | None = None
     return card
 
 
+def seed000_models(directory: Path | None = None) -> list[str]:
+    """The names of the zoo's seed-000 family (cards with ``"family": "seed-000"``), sorted."""
+    return [card["name"] for card in list_cards(directory) if card.get("family") == SEED000_FAMILY]
+
+
 def list_cards(directory: Path | None = None) -> list[dict[str, Any]]:
     directory = directory or default_checkpoint_dir()
     cards = []

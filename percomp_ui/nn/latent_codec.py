@@ -96,6 +96,15 @@ class GainHyperpriorLatentCodec(nn.Module):
             self.__dict__["_h_s_float64_cache"] = cached
         return cached[1]
 
+    def _symbol_params(self, y: Tensor, gains: Gains, z: Tensor | None = None,
+                       exact: bool | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """What the encoder codes ``y`` with: z_g, its rounded ẑ_g, and the gained latent's means and
+        scale-table indexes (``exact``: see :meth:`_gaussian_params`). Shared by :meth:`compress`
+        and :meth:`estimate_bits`, so that an estimate prices the very symbols an encode codes."""
+        z_g, z_hat_g = self._quantize_z(y, gains, z)
+        means_g, scales_g = self._gaussian_params(z_hat_g * gains.z_inv, gains, exact)
+        return z_g, z_hat_g, means_g, scale_indexes(scales_g, self.gaussian_conditional.scale_table)
+
     def _quantize_z(self, y: Tensor, gains: Gains, z: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """z_g and its rounded value around the factorized prior's medians (as EB.compress does);
         ``z`` is ``h_a(y)`` when the caller has it already."""
@@ -121,10 +130,8 @@ class GainHyperpriorLatentCodec(nn.Module):
     def compress(self, y: Tensor, gains: Gains, z: Tensor | None = None) -> dict[str, Any]:
         """``z``: ``h_a(y)``, which does not depend on the gains, when the caller has it (a rate
         search codes one ``y`` at many rates)."""
-        z_g, z_hat_g = self._quantize_z(y, gains, z)
+        z_g, z_hat_g, means_g, indexes = self._symbol_params(y, gains, z)
         z_strings = self.entropy_bottleneck.compress(z_g)
-        means_g, scales_g = self._gaussian_params(z_hat_g * gains.z_inv, gains)
-        indexes = scale_indexes(scales_g, self.gaussian_conditional.scale_table)
         y_g = (y * gains.y).double()
         y_strings = self.gaussian_conditional.compress(y_g, indexes, means=means_g)
         y_hat_g = torch.round(y_g - means_g) + means_g
@@ -154,9 +161,7 @@ class GainHyperpriorLatentCodec(nn.Module):
         three times faster on a CPU, bfloat16 under autocast three times faster again; a symbol whose
         σ sits on a table boundary may change bin). The strings come out within about 1 % of it; a
         rate search uses it to get near its target before the real encodes."""
-        _, z_hat_g = self._quantize_z(y, gains, z)
-        means_g, scales_g = self._gaussian_params(z_hat_g * gains.z_inv, gains, exact=False)
-        indexes = scale_indexes(scales_g, self.gaussian_conditional.scale_table)
+        _, z_hat_g, means_g, indexes = self._symbol_params(y, gains, z, exact=False)
         y_hat_g = torch.round(y * gains.y - means_g) + means_g
         bits = self._symbol_bits(y_hat_g, means_g, indexes, z_hat_g)
         return float(bits["y"].double().sum() + bits["z"].double().sum())
