@@ -11,8 +11,8 @@ import torch
 from PIL import Image
 
 from percomp_ui.train import losses
-from percomp_ui.train.losses import (describe_loss, load_lpips, ms_ssim_per_sample, ms_ssim_scales,
-                                     rate_distortion_loss)
+from percomp_ui.train.losses import (describe_levels, describe_loss, load_lpips, ms_ssim_per_sample,
+                                     ms_ssim_scales, rate_distortion_loss, trained_lambdas)
 
 SKIPPED = "skipped: AlexNet backbone weights not available offline; γ term dropped"
 
@@ -129,6 +129,15 @@ def test_trainer_records_the_lpips_status_in_the_model_card(no_hub_weights: Path
     assert card["training"]["loss"].startswith("R + λ·(1·MSE + 0.1·(1 − MS-SSIM)) (seed 000 eq. 1 with α=1, β=0.1, γ=0)")
     assert card["training"]["loss"].endswith("one λ level drawn per sample from levels [1, 2, 4, 5]")
     assert card["training"]["recipe"]["gamma"] == 0.1
+
+
+def test_level_mix_descriptions_name_the_weights() -> None:
+    lambdas = [16.0, 32.0, 64.0, 128.0, 256.0]
+    assert describe_levels([1, 2, 4]) == "levels [1, 2, 4]"
+    assert describe_levels([0, 1, 2, 3, 3, 3]) == "levels [0, 1, 2, 3] drawn 1:1:1:3"
+    assert trained_lambdas([3], lambdas) == "128"
+    assert trained_lambdas([1, 2], lambdas) == "32, 64"
+    assert trained_lambdas([0, 1, 2, 3, 3, 3], lambdas) == "128 (with 16, 32, 64 drawn less often)"
 
 
 def test_default_loss_description_is_the_base_one() -> None:

@@ -114,6 +114,15 @@ def test_levels_subset_trains_only_those_levels(image_folder: Path, tmp_path: Pa
         Trainer(tmp_path / "other", tiny_config(image_folder, levels=[8]))
 
 
+def test_a_repeated_level_is_drawn_that_many_times_as_often(image_folder: Path, tmp_path: Path) -> None:
+    trainer = Trainer(tmp_path / "run", tiny_config(image_folder, val=None, levels=[0, 1, 2, 3, 3, 3]))
+    torch.manual_seed(0)
+    drawn = trainer.draw_levels(6000).tolist()
+    assert set(drawn) == {0, 1, 2, 3}
+    assert drawn.count(3) / len(drawn) == pytest.approx(0.5, abs=0.03)
+    assert drawn.count(0) / len(drawn) == pytest.approx(1 / 6, abs=0.03)
+
+
 def test_lr_milestones_decay_the_learning_rate_and_survive_a_resume(image_folder: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     config = tiny_config(image_folder, val=None, log_every=1, lr=1e-3, lr_milestones=[2, 4], lr_gamma=0.5)

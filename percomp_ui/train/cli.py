@@ -37,7 +37,8 @@ def add_train_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentP
     p.add_argument("--lambdas", type=float, nargs="+",
                    help="the λ ladder of a new run (default 64 … 8192); with --init-from it may extend the "
                         "checkpoint's ladder at either end, new levels' gains extrapolated")
-    p.add_argument("--levels", type=int, nargs="+", help="train only these rate levels (e.g. 1 2 4 5)")
+    p.add_argument("--levels", type=int, nargs="+", help="train only these rate levels (e.g. 1 2 4 5); a level given n times "
+                        "is drawn n times as often (0 1 2 3 3 3: level 3 in half the samples)")
     p.add_argument("--lr-milestones", dest="lr_milestones", type=int, nargs="+",
                    help="steps at which the learning rate is multiplied by --lr-gamma")
     p.add_argument("--val-levels", dest="val_levels", type=int, nargs="+")

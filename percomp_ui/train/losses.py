@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import Counter
 from typing import Callable
 
 import torch
@@ -213,5 +214,26 @@ def describe_loss(alpha: float, beta: float, gamma: float, lpips_status: str | N
         text += f"; γ={gamma:g} asked for, LPIPS {lpips_status or 'not available'}"
     text += ", one λ level drawn per sample"
     if levels:
-        text += f" from levels {list(levels)}"
+        text += " from " + describe_levels(levels)
+    return text
+
+
+def describe_levels(levels: list[int]) -> str:
+    """``levels [1, 2, 4, 5]``, or with repeats ``levels [0, 1, 2, 3] drawn 1:1:1:3``."""
+    counts = Counter(levels)
+    text = f"levels {list(counts)}"
+    if len(set(counts.values())) > 1:
+        text += " drawn " + ":".join(str(n) for n in counts.values())
+    return text
+
+
+def trained_lambdas(levels: list[int], lambdas: list[float]) -> str:
+    """``128``, ``128, 256``, or when one level is drawn most ``128 (with 16, 32, 64 drawn less often)``."""
+    counts = Counter(levels)
+    top = max(counts.values())
+    main = [level for level, n in counts.items() if n == top]
+    text = ", ".join(f"{lambdas[i]:g}" for i in main)
+    rest = [level for level in counts if level not in main]
+    if rest:
+        text += " (with " + ", ".join(f"{lambdas[i]:g}" for i in rest) + " drawn less often)"
     return text

@@ -58,7 +58,7 @@ from .clock import StepClock
 from .data import CropSampler, load_validation
 from ..roi.mask import MAX_ALPHA, MIN_ALPHA
 from .losses import (LPIPS_BACKBONES, describe_loss, describe_roi_loss, load_lpips, rate_distortion_loss,
-                     roi_rate_distortion_loss)
+                     roi_rate_distortion_loss, trained_lambdas)
 from .roi_masks import RoiMaskSampler
 
 AMP_MODES = ("auto", "off", "bf16", "fp16")
@@ -93,7 +93,7 @@ class TrainConfig:
     beta: float = 0.0
     gamma: float = 0.0
     lpips_net: str = "alex"  # "alex" or "vgg" (needs torchvision's ImageNet weights on disk)
-    levels: list[int] | None = None  # rate levels to train (None: all); e.g. [1, 2, 4, 5] for seed 000 λs
+    levels: list[int] | None = None  # rate levels to train (None: all; repeat one to draw it more often)
     lr_milestones: list[int] = field(default_factory=list)  # steps at which lr is multiplied by lr_gamma
     lr_gamma: float = 0.1
     compile: bool = False  # torch.compile the training forward
@@ -273,7 +273,8 @@ class Trainer:
             group["lr"] = lr
 
     def draw_levels(self, count: int) -> Tensor:
-        """One rate level per sample, uniformly from ``levels`` (default: every level)."""
+        """One rate level per sample, uniformly from ``levels`` (default: every level); a level listed
+        n times is drawn n times as often."""
         if self.config.levels:
             allowed = torch.tensor(self.config.levels)
             return allowed[torch.randint(len(allowed), (count,))]
@@ -358,7 +359,7 @@ class Trainer:
             description = ("ROI variable-rate mean-scale hyperprior with gain units, trained with seed-003 "
                            "ROI-scaled latents and the ROI / background loss")
         elif perceptual:
-            trained = "" if c.levels is None else " at λ " + ", ".join(f"{c.lambdas[i]:g}" for i in c.levels)
+            trained = "" if c.levels is None else " at λ " + trained_lambdas(c.levels, c.lambdas)
             description = ("seed-000 perceptual fine-tune (eq. 1: α·MSE + β·(1 − MS-SSIM) + γ·LPIPS)" + trained
                            + " of a variable-rate mean-scale hyperprior with gain units")
         else:
