@@ -203,8 +203,8 @@ def plot_curves(curves: Sequence[Curve], reference: Curve | None, metrics: Seque
     figure = Figure(figsize=(6.4 * len(metrics), 4.8), layout="constrained")
     FigureCanvasAgg(figure)
     axes = figure.subplots(1, len(metrics), squeeze=False)[0]
-    palette = matplotlib.colormaps["tab10"].colors
     others = [c for c in curves if c is not reference]
+    palette = matplotlib.colormaps["tab10" if len(others) <= 10 else "tab20"].colors  # no two curves alike
     colours = {id(c): palette[i % len(palette)] for i, c in enumerate(others)} | {id(reference): "black"}
     for ax, metric in zip(axes, metrics):
         for curve in curves:

@@ -3,29 +3,33 @@
 # net (roi-vr when it ships, else base-vr) at one λ ∈ {128, 256, 1024, 2048}, with seed 000 eq. 1
 # (α, β, γ = 1, 0.1, 0.1; the LPIPS term is skipped, and recorded so, when its weights are absent).
 # Each run trains FINE_TUNE_STEPS steps past the checkpoint it starts from, and resumes when killed.
-# Half the samples use its own λ's rate level, the rest the levels below it: trained alone, the own
-# level moved the shared transforms so that the untrained lower levels came out at ~3× their rate
-# (Kodak level 0: 0.07 → 0.22 bpp), and seed 000's per-image choice needs those low rates.
+# Half the samples use its own λ's rate level, the rest the levels below it, and the ladder is
+# extended below INIT's by LOW_LAMBDAS (default 2 4 8; gains start on the extrapolated line). Why:
+# eq. 1's MS-SSIM term weighs more than its MSE at the same λ, so every level lands at a higher rate
+# than the MSE net's (trained at λ 128 alone, Kodak level 0 went 0.07 → 0.22 bpp), and seed 000's
+# per-image choice needs low rates to keep every Kodak image under 0.15 bpp.
 # Called by `bash scripts/campaign.sh start seed-000`.
 #
-#   RUNS=~/.cache/percomp/runs FINE_TUNE_STEPS=300 VAL_EVERY=100 bash scripts/seed000_finetunes.sh
+#   RUNS=~/.cache/percomp/runs FINE_TUNE_STEPS=300 VAL_EVERY=100 LOW_LAMBDAS="2 4 8" bash scripts/seed000_finetunes.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-$HOME/.cache/percomp/runs}
 SHARED=${PERCOMP_SHARED:-../shared}
 STEPS=${FINE_TUNE_STEPS:-300}
 VAL_EVERY=${VAL_EVERY:-100}
+LOW_LAMBDAS=${LOW_LAMBDAS:-2 4 8}
 INIT=base-vr
 [ -f checkpoints/roi-vr.json ] && INIT=roi-vr
 for lam in 128 256 1024 2048; do
     run="$RUNS/s000-l$lam"
     mkdir -p "$run"
-    # the λ's rate level k in INIT's ladder, the levels to draw (0 … k−1 once, k k times: k in half the
-    # samples), the step to stop at (INIT's steps + STEPS), and the ladder
-    IFS=';' read -r level draw stop ladder < <(.venv/bin/python - "$INIT" "$lam" "$STEPS" <<'PY'
+    # the ladder (LOW_LAMBDAS below INIT's), the λ's rate level k in it, the levels to draw (0 … k−1
+    # once, k k times: k in half the samples) and the step to stop at (INIT's steps + STEPS)
+    IFS=';' read -r level draw stop ladder < <(.venv/bin/python - "$INIT" "$lam" "$STEPS" $LOW_LAMBDAS <<'PY'
 import json, sys
 card = json.load(open(f"checkpoints/{sys.argv[1]}.json"))
-lambdas = card["config"]["lambdas"]
+low = [float(v) for v in sys.argv[4:] if float(v) < min(card["config"]["lambdas"])]
+lambdas = sorted(low) + card["config"]["lambdas"]
 k = lambdas.index(float(sys.argv[2]))
 draw = [*range(k), *[k] * max(k, 1)]
 print(k, " ".join(map(str, draw)), card["training"]["steps"] + int(sys.argv[3]), " ".join(f"{v:g}" for v in lambdas), sep=";")

@@ -174,3 +174,10 @@ def test_a_run_with_a_longer_ladder_starts_from_a_shorter_checkpoint(tmp_path, m
     loaded = trainer.model.y_gains.log_gain.detach()
     assert torch.allclose(loaded[2:], source.y_gains.log_gain.detach(), atol=1e-3)  # fp16 storage
     assert (loaded[0] < loaded[1]).float().mean() > 0.5  # the new low levels get smaller gains
+    trainer.step += 3  # as if it had trained: the card tells the fine-tune's share from the checkpoint's
+    card = trainer.export(tmp_path / "best", None)
+    fine_tune = card["training"]["fine_tune"]
+    assert fine_tune["from"].startswith("short (7 steps, weights ") and fine_tune["steps"] == 3
+    trainer.save_state()
+    resumed = Trainer(tmp_path / "run", config)
+    assert resumed.step == 10 and resumed.origin["steps"] == 7  # a resumed run still knows where it began

@@ -57,12 +57,13 @@ from . import distributed
 from .clock import StepClock
 from .data import CropSampler, load_validation
 from ..roi.mask import MAX_ALPHA, MIN_ALPHA
-from .losses import (LPIPS_BACKBONES, describe_loss, describe_roi_loss, load_lpips, rate_distortion_loss,
-                     roi_rate_distortion_loss, trained_lambdas)
+from .losses import (LPIPS_BACKBONES, describe_levels, describe_loss, describe_roi_loss, load_lpips,
+                     rate_distortion_loss, roi_rate_distortion_loss, trained_lambdas)
 from .roi_masks import RoiMaskSampler
 
 AMP_MODES = ("auto", "off", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
+ORIGIN_FILE = "origin.json"  # in a run folder started --init-from: that checkpoint's name, steps, wall time, hash
 RANK_SEED_STRIDE = 1_000_003  # rank r draws crops and levels from seed + r·stride (rank 0: as one process)
 
 
@@ -174,6 +175,8 @@ class Trainer:
             self._load_state()
         elif c.init_from:
             self._init_from_checkpoint(c.init_from)
+        origin = self.run_dir / ORIGIN_FILE
+        self.origin: dict[str, Any] | None = json.loads(origin.read_text()) if origin.exists() else None
         if self.dist.is_main:  # only now: a run whose start failed leaves no config to resume with
             _write_json(config_path, asdict(c))
         self._set_lr()
@@ -230,6 +233,9 @@ class Trainer:
         self.model.load_state_dict(state)
         self.step = int(card.get("training", {}).get("steps", 0))
         self.wall_s = float(card.get("training", {}).get("wall_time_s", 0.0))
+        if self.dist.is_main:  # what the fine-tune started from, for its model card
+            _write_json(self.run_dir / ORIGIN_FILE, {"name": name, "steps": self.step, "wall_time_s": round(self.wall_s),
+                                                     "weights_hash": card.get("weights_hash")})
 
     def _load_state(self) -> None:
         state = torch.load(self.state_path, map_location=self.device, weights_only=True)
@@ -344,6 +350,16 @@ class Trainer:
                                      tuple(c.roi_alpha_range))
         return describe_loss(c.alpha, c.beta, c.gamma, self.lpips_status if c.gamma else None, c.lpips_net, c.levels)
 
+    def fine_tune_record(self) -> dict[str, Any]:
+        """The part of ``steps`` and ``wall_time_s`` this run added to the checkpoint it started from."""
+        o = self.origin or {}
+        steps = f"{o['steps']:,}".replace(",", " ")
+        record = {"from": f"{o['name']} ({steps} steps, weights {o.get('weights_hash') or 'unhashed'})",
+                  "steps": self.step - o["steps"], "wall_time_s": round(self.wall_s - o["wall_time_s"])}
+        if self.config.levels:
+            record["levels"] = describe_levels(self.config.levels)
+        return record
+
     def _device_name(self) -> str:
         name = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu"
         return f"{self.dist.world_size}× {name} (DDP)" if self.dist.enabled else name
@@ -377,6 +393,7 @@ class Trainer:
                            if k not in ("data", "val", "export_name", "N", "M", "lambdas")},
                 "loss": self.loss_description(),
                 "lpips": self.lpips_status,
+                **({"fine_tune": self.fine_tune_record()} if self.origin else {}),
             },
             "validation": validation,
         }
