@@ -64,8 +64,11 @@ if [ ! -f "$RUN/config.json" ]; then
         # levels below base-vr's (λ 16, 32: about 0.04-0.1 bpp; their gains start extrapolated)
         args+=(--roi --export-name roi-vr --lr 1e-4 --lambdas 16 32 64 128 256 512 1024 2048 4096 8192)
         [ -f checkpoints/roi-vr.json ] && args+=(--init-from roi-vr) || args+=(--init-from base-vr)
-    else
-        [ -f checkpoints/base-vr.json ] && args+=(--init-from base-vr)
+    elif [ -f checkpoints/base-vr.json ]; then
+        # go on from the shipped BASE, on its own ladder, at the fine-tune learning rate (the first
+        # BASE run diverged at 5e-4 after step 5 000)
+        read -ra ladder < <(.venv/bin/python -c 'import json; print(*(f"{v:g}" for v in json.load(open("checkpoints/base-vr.json"))["config"]["lambdas"]))')
+        args+=(--init-from base-vr --export-name base-vr --lr 1e-4 --lambdas "${ladder[@]}")
     fi
 fi
 nohup nice -n 10 .venv/bin/percomp train "$RUN" "${args[@]}" --no-progress >> "$RUN/console.log" 2>&1 &

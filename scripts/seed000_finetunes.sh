@@ -2,7 +2,8 @@
 # Seed 000's four perceptual models, one after another: each a fine-tune of the shipped variable-rate
 # net (roi-vr when it ships, else base-vr) at one λ ∈ {128, 256, 1024, 2048}, with seed 000 eq. 1
 # (α, β, γ = 1, 0.1, 0.1; the LPIPS term is skipped, and recorded so, when its weights are absent).
-# Each run trains FINE_TUNE_STEPS steps past the checkpoint it starts from, and resumes when killed.
+# Each run trains FINE_TUNE_STEPS steps past the checkpoint it starts from, and resumes when killed
+# (or when called again with a larger FINE_TUNE_STEPS, to train on).
 # Half the samples use its own λ's rate level, the rest the levels below it, and the ladder is
 # extended below INIT's by LOW_LAMBDAS (default 2 4 8; gains start on the extrapolated line). Why:
 # eq. 1's MS-SSIM term weighs more than its MSE at the same λ, so every level lands at a higher rate
@@ -10,13 +11,13 @@
 # per-image choice needs low rates to keep every Kodak image under 0.15 bpp.
 # Called by `bash scripts/campaign.sh start seed-000`.
 #
-#   RUNS=~/.cache/percomp/runs FINE_TUNE_STEPS=300 VAL_EVERY=100 LOW_LAMBDAS="2 4 8" bash scripts/seed000_finetunes.sh
+#   RUNS=~/.cache/percomp/runs FINE_TUNE_STEPS=600 VAL_EVERY=200 LOW_LAMBDAS="2 4 8" bash scripts/seed000_finetunes.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-$HOME/.cache/percomp/runs}
 SHARED=${PERCOMP_SHARED:-../shared}
-STEPS=${FINE_TUNE_STEPS:-300}
-VAL_EVERY=${VAL_EVERY:-100}
+STEPS=${FINE_TUNE_STEPS:-600}
+VAL_EVERY=${VAL_EVERY:-200}
 LOW_LAMBDAS=${LOW_LAMBDAS:-2 4 8}
 INIT=base-vr
 [ -f checkpoints/roi-vr.json ] && INIT=roi-vr
@@ -35,12 +36,11 @@ draw = [*range(k), *[k] * max(k, 1)]
 print(k, " ".join(map(str, draw)), card["training"]["steps"] + int(sys.argv[3]), " ".join(f"{v:g}" for v in lambdas), sep=";")
 PY
 )
-    args=()
+    args=(--steps "$stop" --val-every "$VAL_EVERY")  # also on resume: a larger FINE_TUNE_STEPS extends a run
     if [ ! -f "$run/config.json" ]; then
         for d in "$SHARED"/datasets/train/*/; do args+=(--data "$d"); done
         args+=(--val "$SHARED/datasets/kodak" --threads "$(nproc)" --init-from "$INIT" --export-name "s000-l$lam"
-               --alpha 1 --beta 0.1 --gamma 0.1 --lr 1e-4
-               --steps "$stop" --val-every "$VAL_EVERY")
+               --alpha 1 --beta 0.1 --gamma 0.1 --lr 1e-4)
         read -ra lambdas <<< "$ladder"
         read -ra levels <<< "$draw"
         args+=(--lambdas "${lambdas[@]}" --levels "${levels[@]}" --val-levels 0 "$level")

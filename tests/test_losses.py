@@ -134,7 +134,7 @@ def test_trainer_records_the_lpips_status_in_the_model_card(no_hub_weights: Path
 def test_level_mix_descriptions_name_the_weights() -> None:
     lambdas = [16.0, 32.0, 64.0, 128.0, 256.0]
     assert describe_levels([1, 2, 4]) == "levels [1, 2, 4]"
-    assert describe_levels([0, 1, 2, 3, 3, 3]) == "levels [0, 1, 2, 3] drawn 1:1:1:3"
+    assert describe_levels([0, 1, 2, 3, 3, 3]) == "levels [0, 1, 2, 3] weighted 1:1:1:3"
     assert trained_lambdas([3], lambdas) == "128"
     assert trained_lambdas([1, 2], lambdas) == "32, 64"
     assert trained_lambdas([0, 1, 2, 3, 3, 3], lambdas) == "128 (with 16, 32, 64 drawn less often)"

@@ -219,11 +219,11 @@ def describe_loss(alpha: float, beta: float, gamma: float, lpips_status: str | N
 
 
 def describe_levels(levels: list[int]) -> str:
-    """``levels [1, 2, 4, 5]``, or with repeats ``levels [0, 1, 2, 3] drawn 1:1:1:3``."""
+    """``levels [1, 2, 4, 5]``, or with repeats ``levels [0, 1, 2, 3] weighted 1:1:1:3``."""
     counts = Counter(levels)
     text = f"levels {list(counts)}"
     if len(set(counts.values())) > 1:
-        text += " drawn " + ":".join(str(n) for n in counts.values())
+        text += " weighted " + ":".join(str(n) for n in counts.values())
     return text
 
 
