@@ -50,10 +50,10 @@ def wait_ready(page, name: str, timeout: int = WAIT_MS) -> None:
 
 def choose_sample(page, name: str) -> None:
     """Pick a sample from the dropdown and wait until the page shows it. One re-pick is allowed: now
-    and then (2 of about 10 tries here) the first pick after the page's first load never reaches the
-    page (the browser sends the request; the status keeps the old image). Not understood yet and
-    noted on the workbench issue; the re-pick is what a user would do, and every assertion after it
-    still has to hold."""
+    and then (2 of about 10 tries in one session, none in 24 tries of a stand-alone repro since) the
+    first pick after the page's first load never reaches the page (the browser sends the request; the
+    status keeps the old image). Not understood yet and noted on the workbench issue; the re-pick is
+    what a user would do, and every assertion after it still has to hold."""
     for attempt in range(2):
         page.locator("#sample input").click()
         page.get_by_role("option", name=name).click()

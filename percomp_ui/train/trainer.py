@@ -171,12 +171,11 @@ class Trainer:
         self.step = 0
         self.best = math.inf
         self.wall_s = 0.0
+        self.origin: dict[str, Any] | None = None  # the checkpoint a fine-tune started from (ORIGIN_FILE)
         if self.state_path.exists():
             self._load_state()
         elif c.init_from:
             self._init_from_checkpoint(c.init_from)
-        origin = self.run_dir / ORIGIN_FILE
-        self.origin: dict[str, Any] | None = json.loads(origin.read_text()) if origin.exists() else None
         if self.dist.is_main:  # only now: a run whose start failed leaves no config to resume with
             _write_json(config_path, asdict(c))
         self._set_lr()
@@ -233,9 +232,10 @@ class Trainer:
         self.model.load_state_dict(state)
         self.step = int(card.get("training", {}).get("steps", 0))
         self.wall_s = float(card.get("training", {}).get("wall_time_s", 0.0))
-        if self.dist.is_main:  # what the fine-tune started from, for its model card
-            _write_json(self.run_dir / ORIGIN_FILE, {"name": name, "steps": self.step, "wall_time_s": round(self.wall_s),
-                                                     "weights_hash": card.get("weights_hash")})
+        self.origin = {"name": name, "steps": self.step, "wall_time_s": round(self.wall_s),
+                       "weights_hash": card.get("weights_hash")}
+        if self.dist.is_main:  # kept beside the run state, for the model card of a resumed run
+            _write_json(self.run_dir / ORIGIN_FILE, self.origin)
 
     def _load_state(self) -> None:
         state = torch.load(self.state_path, map_location=self.device, weights_only=True)
@@ -245,6 +245,9 @@ class Trainer:
         for group in self.aux_optimizer.param_groups:
             group["lr"] = self.config.aux_lr
         self.step, self.best, self.wall_s = int(state["step"]), float(state["best"]), float(state["wall_s"])
+        origin = self.run_dir / ORIGIN_FILE
+        if origin.exists():
+            self.origin = json.loads(origin.read_text())
 
     def save_state(self) -> None:
         if not self.dist.is_main:
@@ -352,7 +355,8 @@ class Trainer:
 
     def fine_tune_record(self) -> dict[str, Any]:
         """The part of ``steps`` and ``wall_time_s`` this run added to the checkpoint it started from."""
-        o = self.origin or {}
+        o = self.origin
+        assert o is not None, "only a run started --init-from has a fine-tune record"
         steps = f"{o['steps']:,}".replace(",", " ")
         record = {"from": f"{o['name']} ({steps} steps, weights {o.get('weights_hash') or 'unhashed'})",
                   "steps": self.step - o["steps"], "wall_time_s": round(self.wall_s - o["wall_time_s"])}
