@@ -11,8 +11,8 @@
 # seed-000 (seed 000's four perceptual fine-tunes, one after another: scripts/seed000_finetunes.sh).
 # Run folder: $PERCOMP_RUN (default ~/.cache/percomp/runs/MODEL; seed-000: runs/s000-l128 … l2048),
 # outside the work tree. On a machine without one, the run starts from the shipped checkpoint of MODEL
-# (roi-vr: of base-vr when no roi-vr ships yet), so steps accumulate. Two cores run one trainer well:
-# stop one before starting another.
+# (roi-vr: of base-vr unless the shipped roi-vr was fine-tuned from the shipped base-vr), so steps
+# accumulate. Two cores run one trainer well: stop one before starting another.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODEL=${2:-base-vr}
@@ -22,6 +22,17 @@ SHARED=${PERCOMP_SHARED:-../shared}
 mkdir -p "$RUN"
 pidfile="$RUN/trainer.pid"
 running() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
+# roi-vr's starting point: the shipped roi-vr if its card says it was fine-tuned from the shipped
+# base-vr's weights, else base-vr itself (a new BASE makes the ROI model start again from it)
+roi_origin() {
+    .venv/bin/python - <<'PY'
+import json, pathlib
+base = json.loads(pathlib.Path("checkpoints/base-vr.json").read_text())
+roi = pathlib.Path("checkpoints/roi-vr.json")
+origin = json.loads(roi.read_text()).get("training", {}).get("fine_tune", {}).get("from", "") if roi.exists() else ""
+print("roi-vr" if base["weights_hash"] in origin else "base-vr")
+PY
+}
 
 case "${1:-start}" in
 status)
@@ -60,10 +71,11 @@ if [ ! -f "$RUN/config.json" ]; then
     for d in "$SHARED"/datasets/train/*/; do args+=(--data "$d"); done
     args+=(--val "$SHARED/datasets/kodak" --threads "$(nproc)")
     if [ "$MODEL" = roi-vr ]; then
-        # fine-tune at a lower learning rate than the BASE run's 5e-4, on a ladder extended by two
-        # levels below base-vr's (λ 16, 32: about 0.04-0.1 bpp; their gains start extrapolated)
-        args+=(--roi --export-name roi-vr --lr 1e-4 --lambdas 16 32 64 128 256 512 1024 2048 4096 8192)
-        [ -f checkpoints/roi-vr.json ] && args+=(--init-from roi-vr) || args+=(--init-from base-vr)
+        # fine-tune the shipped BASE at the fine-tune learning rate on the BASE's ladder; continue the
+        # shipped roi-vr instead only when it was fine-tuned from these very BASE weights. The background
+        # weight w of eq. 4 (ROI_BG_WEIGHT, default 0.005) sets how much the ROI outweighs the background.
+        args+=(--roi --export-name roi-vr --lr 1e-4 --roi-background-weight "${ROI_BG_WEIGHT:-0.005}")
+        args+=(--lambdas 16 32 64 128 256 512 1024 2048 4096 8192 --init-from "$(roi_origin)")
     elif [ -f checkpoints/base-vr.json ]; then
         # go on from the shipped BASE, on its own ladder, at the fine-tune learning rate (the first
         # BASE run diverged at 5e-4 after step 5 000)
