@@ -67,6 +67,17 @@ if [ "$MODEL" = seed-000 ]; then
     exit 0
 fi
 args=()
+if [ "$MODEL" = roi-vr ] && [ -f "$RUN/origin.json" ] && ! .venv/bin/python - "$RUN/origin.json" <<'PY'
+import json, pathlib, sys
+origin = json.loads(pathlib.Path(sys.argv[1]).read_text())
+shipped = json.loads(pathlib.Path("checkpoints/base-vr.json").read_text())["weights_hash"]
+sys.exit(origin["name"] == "base-vr" and origin.get("weights_hash") != shipped)
+PY
+then
+    # a ROI run fine-tuning an older BASE than the shipped one: keep it aside, start from the new BASE
+    stale="$RUN-from-$(.venv/bin/python -c 'import json, sys; print(json.load(open(sys.argv[1]))["weights_hash"])' "$RUN/origin.json")"
+    mv "$RUN" "$stale" && mkdir -p "$RUN" && echo "moved the ROI run of an older base-vr to $stale"
+fi
 if [ ! -f "$RUN/config.json" ]; then
     for d in "$SHARED"/datasets/train/*/; do args+=(--data "$d"); done
     args+=(--val "$SHARED/datasets/kodak" --threads "$(nproc)")
