@@ -22,15 +22,14 @@ SHARED=${PERCOMP_SHARED:-../shared}
 mkdir -p "$RUN"
 pidfile="$RUN/trainer.pid"
 running() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
-# roi-vr's starting point: the shipped roi-vr if its card says it was fine-tuned from the shipped
-# base-vr's weights, else base-vr itself (a new BASE makes the ROI model start again from it)
-roi_origin() {
-    .venv/bin/python - <<'PY'
-import json, pathlib
-base = json.loads(pathlib.Path("checkpoints/base-vr.json").read_text())
-roi = pathlib.Path("checkpoints/roi-vr.json")
-origin = json.loads(roi.read_text()).get("training", {}).get("fine_tune", {}).get("from", "") if roi.exists() else ""
-print("roi-vr" if base["weights_hash"] in origin else "base-vr")
+# value FILE KEY…: a (nested) value of a JSON file, empty when a key is missing; lists space-separated
+value() {
+    .venv/bin/python - "$@" <<'PY'
+import json, sys
+data = json.load(open(sys.argv[1]))
+for key in sys.argv[2:]:
+    data = data.get(key, "") if isinstance(data, dict) else ""
+print(*(f"{v:g}" for v in data) if isinstance(data, list) else [data])
 PY
 }
 
@@ -67,31 +66,34 @@ if [ "$MODEL" = seed-000 ]; then
     exit 0
 fi
 args=()
-if [ "$MODEL" = roi-vr ] && [ -f "$RUN/origin.json" ] && ! .venv/bin/python - "$RUN/origin.json" <<'PY'
-import json, pathlib, sys
-origin = json.loads(pathlib.Path(sys.argv[1]).read_text())
-shipped = json.loads(pathlib.Path("checkpoints/base-vr.json").read_text())["weights_hash"]
-sys.exit(origin["name"] == "base-vr" and origin.get("weights_hash") != shipped)
-PY
-then
-    # a ROI run fine-tuning an older BASE than the shipped one: keep it aside, start from the new BASE
-    stale="$RUN-from-$(.venv/bin/python -c 'import json, sys; print(json.load(open(sys.argv[1]))["weights_hash"])' "$RUN/origin.json")"
-    mv "$RUN" "$stale" && mkdir -p "$RUN" && echo "moved the ROI run of an older base-vr to $stale"
+if [ "$MODEL" = roi-vr ]; then
+    base_hash=$(value checkpoints/base-vr.json weights_hash)
+    if [ -f "$RUN/origin.json" ] && [ "$(value "$RUN/origin.json" name)" = base-vr ] \
+            && [ "$(value "$RUN/origin.json" weights_hash)" != "$base_hash" ]; then
+        # a ROI run fine-tuning an older BASE than the shipped one: keep it aside, start from the new BASE
+        stale="$RUN-from-$(value "$RUN/origin.json" weights_hash)"
+        mv "$RUN" "$stale" && mkdir -p "$RUN" && echo "moved the ROI run of an older base-vr to $stale"
+    fi
 fi
 if [ ! -f "$RUN/config.json" ]; then
     for d in "$SHARED"/datasets/train/*/; do args+=(--data "$d"); done
     args+=(--val "$SHARED/datasets/kodak" --threads "$(nproc)")
-    if [ "$MODEL" = roi-vr ]; then
-        # fine-tune the shipped BASE at the fine-tune learning rate on the BASE's ladder; continue the
-        # shipped roi-vr instead only when it was fine-tuned from these very BASE weights. The background
-        # weight w of eq. 4 (ROI_BG_WEIGHT, default 0.005) sets how much the ROI outweighs the background.
-        args+=(--roi --export-name roi-vr --lr 1e-4 --roi-background-weight "${ROI_BG_WEIGHT:-0.005}")
-        args+=(--lambdas 16 32 64 128 256 512 1024 2048 4096 8192 --init-from "$(roi_origin)")
-    elif [ -f checkpoints/base-vr.json ]; then
-        # go on from the shipped BASE, on its own ladder, at the fine-tune learning rate (the first
-        # BASE run diverged at 5e-4 after step 5 000)
-        read -ra ladder < <(.venv/bin/python -c 'import json; print(*(f"{v:g}" for v in json.load(open("checkpoints/base-vr.json"))["config"]["lambdas"]))')
-        args+=(--init-from base-vr --export-name base-vr --lr 1e-4 --lambdas "${ladder[@]}")
+    if [ -f checkpoints/base-vr.json ]; then
+        # both fine-tune at lr 1e-4 (the first BASE run diverged at 5e-4 after step 5 000) on the
+        # shipped BASE's ladder
+        read -ra ladder <<< "$(value checkpoints/base-vr.json config lambdas)"
+        args+=(--lr 1e-4 --lambdas "${ladder[@]}")
+        if [ "$MODEL" = roi-vr ]; then
+            # from the shipped BASE; from the shipped roi-vr instead only when it was fine-tuned from
+            # these very BASE weights. The background weight w of eq. 4 (ROI_BG_WEIGHT, default 0.005)
+            # sets how much the ROI outweighs the background.
+            origin=base-vr
+            [ -f checkpoints/roi-vr.json ] \
+                && [[ "$(value checkpoints/roi-vr.json training fine_tune from)" == *"$base_hash"* ]] && origin=roi-vr
+            args+=(--roi --export-name roi-vr --roi-background-weight "${ROI_BG_WEIGHT:-0.005}" --init-from "$origin")
+        else
+            args+=(--init-from base-vr --export-name base-vr)
+        fi
     fi
 fi
 nohup nice -n 10 .venv/bin/percomp train "$RUN" "${args[@]}" --no-progress >> "$RUN/console.log" 2>&1 &
