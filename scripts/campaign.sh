@@ -5,6 +5,8 @@
 #   bash scripts/campaign.sh [start] [MODEL]   start (or confirm) the background trainer of MODEL
 #   bash scripts/campaign.sh status [MODEL]    step, last validation, whether it runs
 #   bash scripts/campaign.sh stop [MODEL]      stop it (state is saved every 5 minutes and at each validation)
+#   bash scripts/campaign.sh finalize [MODEL]  stop it and train a copy FINAL_STEPS more steps (default 1 500)
+#                                              at a tenth of its learning rate, into RUN-final: what ships
 #
 # MODEL: base-vr (default; the BASE variable-rate MSE model), roi-vr (seed 003's ROI model, fine-tuned
 # from the shipped base-vr with random masks, ROI-scaled latents and the ROI / background loss) or
@@ -50,8 +52,31 @@ stop)
     running && { kill -- -"$(cat "$pidfile")" 2>/dev/null || kill "$(cat "$pidfile")"; } && echo "stopped" \
         || echo "trainer not running"
     exit 0 ;;
+finalize)
+    # The campaign trains at a constant learning rate so that it can go on for ever; a shipped snapshot
+    # gains from a short decay at the end (lr ÷ 10, as CompressAI's schedules end). The decay runs on a
+    # copy, RUN-final, so the campaign itself resumes undecayed; `percomp export RUN-final --to
+    # checkpoints/` when it ends, then `campaign.sh start MODEL` to go on.
+    [ "$MODEL" != seed-000 ] || { echo "finalize takes base-vr or roi-vr" >&2; exit 2; }
+    [ -f "$RUN/state.pt" ] || { echo "$RUN holds no run to finalize" >&2; exit 2; }
+    final="$RUN-final"
+    if [ -f "$final/trainer.pid" ] && kill -0 "$(cat "$final/trainer.pid")" 2>/dev/null; then
+        echo "finalize already running (pid $(cat "$final/trainer.pid")); see $final"
+        exit 0
+    fi
+    running && kill "$(cat "$pidfile")" && while running; do sleep 1; done  # it saves its state on SIGTERM
+    step=$(.venv/bin/python -c "import sys, torch; print(torch.load(sys.argv[1], weights_only=True)['step'])" \
+        "$RUN/state.pt")
+    rm -rf "$final" && mkdir -p "$final"
+    cp "$RUN"/config.json "$RUN"/state.pt "$RUN"/*.jsonl "$final"/
+    cp -r "$RUN"/best "$RUN"/origin.json "$final"/ 2>/dev/null || true
+    nohup nice -n 10 .venv/bin/percomp train "$final" --lr-milestones "$step" \
+        --steps $((step + ${FINAL_STEPS:-1500})) --no-progress >> "$final/console.log" 2>&1 &
+    echo $! > "$final/trainer.pid"
+    echo "finalizing $MODEL from step $step at lr/10 for ${FINAL_STEPS:-1500} steps (pid $!), run folder $final"
+    exit 0 ;;
 start) ;;
-*) echo "usage: $0 [start|status|stop] [base-vr|roi-vr|seed-000]" >&2; exit 2 ;;
+*) echo "usage: $0 [start|status|stop|finalize] [base-vr|roi-vr|seed-000]" >&2; exit 2 ;;
 esac
 
 if running; then

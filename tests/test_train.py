@@ -151,3 +151,28 @@ def test_the_last_step_of_a_run_is_validated_and_exported(image_folder: Path, tm
     Trainer(run, tiny_config(image_folder, steps=6)).run(progress=False)  # val_every 4
     assert [json.loads(line)["step"] for line in (run / "val.jsonl").read_text().splitlines()] == [4, 6]
     assert load_model("trained-tiny", run / "best")[1]["training"]["steps"] in (4, 6)  # the better one
+
+
+def test_sigterm_stops_after_the_step_in_progress_with_the_state_saved(image_folder: Path, tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run = tmp_path / "run"
+    command = [sys.executable, "-m", "percomp_ui", "train", str(run), "--data", str(image_folder), "--N", "16",
+               "--M", "24", "--crop", "64", "--batch", "2", "--log-every", "1", "--save-every-s", "3600",
+               "--threads", "1", "--no-progress"]
+    trainer = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    log = run / "log.jsonl"
+    deadline = time.monotonic() + 120
+    while not (log.exists() and len(log.read_text().splitlines()) >= 3) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    trainer.send_signal(signal.SIGTERM)  # as `campaign.sh stop` does; no periodic save happened (3600 s)
+    output, _ = trainer.communicate(timeout=120)
+    assert trainer.returncode == 0, output
+    last_logged = json.loads(log.read_text().splitlines()[-1])["step"]
+    assert "stopped (SIGTERM)" in output
+    assert Trainer(run).step == last_logged  # every finished step is in state.pt (log_every 1)

@@ -12,7 +12,8 @@ from pathlib import Path
 from ..errors import InputError
 
 TUNABLE: dict[str, type] = {"steps": int, "crop": int, "batch": int, "lr": float, "aux_lr": float, "clip": float,
-                            "val_every": int, "val_images": int, "log_every": int, "threads": int, "seed": int,
+                            "val_every": int, "val_images": int, "log_every": int, "save_every_s": float,
+                            "threads": int, "seed": int,
                             "alpha": float, "beta": float, "gamma": float, "lr_gamma": float,
                             "roi_background_weight": float, "roi_lpips_weight": float}
 LISTS = ("levels", "lr_milestones", "val_levels", "roi_alpha_range", "lambdas")
