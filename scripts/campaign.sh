@@ -68,8 +68,9 @@ finalize)
     step=$(.venv/bin/python -c "import sys, torch; print(torch.load(sys.argv[1], weights_only=True)['step'])" \
         "$RUN/state.pt")
     rm -rf "$final" && mkdir -p "$final"
-    cp "$RUN"/config.json "$RUN"/state.pt "$RUN"/*.jsonl "$final"/
-    cp -r "$RUN"/best "$RUN"/origin.json "$final"/ 2>/dev/null || true
+    for item in config.json state.pt log.jsonl val.jsonl origin.json best; do
+        [ ! -e "$RUN/$item" ] || cp -r "$RUN/$item" "$final"/
+    done
     nohup nice -n 10 .venv/bin/percomp train "$final" --lr-milestones "$step" \
         --steps $((step + ${FINAL_STEPS:-1500})) --no-progress >> "$final/console.log" 2>&1 &
     echo $! > "$final/trainer.pid"

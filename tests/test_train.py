@@ -176,3 +176,35 @@ def test_sigterm_stops_after_the_step_in_progress_with_the_state_saved(image_fol
     last_logged = json.loads(log.read_text().splitlines()[-1])["step"]
     assert "stopped (SIGTERM)" in output
     assert Trainer(run).step == last_logged  # every finished step is in state.pt (log_every 1)
+
+
+def test_campaign_finalize_trains_a_decayed_copy_and_leaves_the_run_as_it_was(image_folder: Path,
+                                                                              tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import time
+
+    root = Path(__file__).resolve().parent.parent
+    run = tmp_path / "run"
+    Trainer(run, tiny_config(image_folder, steps=1000)).run(max_steps=3, progress=False)
+    before = (run / "state.pt").read_bytes()
+    env = {**os.environ, "PERCOMP_RUN": str(run), "FINAL_STEPS": "2"}
+    done = subprocess.run(["bash", "scripts/campaign.sh", "finalize", "base-vr"], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "from step 3" in done.stdout
+    final = Path(f"{run}-final")
+    pid = int((final / "trainer.pid").read_text())
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
+    config = json.loads((final / "config.json").read_text())
+    assert config["lr_milestones"] == [3] and config["steps"] == 5
+    finished = Trainer(final)
+    assert finished.step == 5 and finished.lr_at(finished.step) == pytest.approx(1e-4)  # tiny lr 1e-3 ÷ 10
+    assert (run / "state.pt").read_bytes() == before  # the campaign's own run is untouched
+    assert [json.loads(line)["step"] for line in (final / "val.jsonl").read_text().splitlines()][-1] == 5
