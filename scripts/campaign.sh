@@ -6,7 +6,7 @@
 #   bash scripts/campaign.sh status [MODEL]    step, last validation, whether it runs
 #   bash scripts/campaign.sh stop [MODEL]      stop it (state is saved every 5 minutes and at each validation)
 #   bash scripts/campaign.sh finalize [MODEL]  stop it and train a copy FINAL_STEPS more steps (default 1 500)
-#                                              at a tenth of its learning rate, into RUN-final: what ships
+#                                              at a tenth of its current learning rate, into RUN-final
 #
 # MODEL: base-vr (default; the BASE variable-rate MSE model), roi-vr (seed 003's ROI model, fine-tuned
 # from the shipped base-vr with random masks, ROI-scaled latents and the ROI / background loss) or
@@ -31,7 +31,7 @@ import json, sys
 data = json.load(open(sys.argv[1]))
 for key in sys.argv[2:]:
     data = data.get(key, "") if isinstance(data, dict) else ""
-print(*(f"{v:g}" for v in data) if isinstance(data, list) else [data])
+print(*(v if isinstance(v, int) else f"{v:g}" for v in data) if isinstance(data, list) else [data])
 PY
 }
 
@@ -71,7 +71,8 @@ finalize)
     for item in config.json state.pt log.jsonl val.jsonl origin.json best; do
         [ ! -e "$RUN/$item" ] || cp -r "$RUN/$item" "$final"/
     done
-    nohup nice -n 10 .venv/bin/percomp train "$final" --lr-milestones "$step" \
+    read -ra milestones <<< "$(value "$RUN/config.json" lr_milestones)"  # earlier decays stay
+    nohup nice -n 10 .venv/bin/percomp train "$final" --lr-milestones "${milestones[@]}" "$step" \
         --steps $((step + ${FINAL_STEPS:-1500})) --no-progress >> "$final/console.log" 2>&1 &
     echo $! > "$final/trainer.pid"
     echo "finalizing $MODEL from step $step at lr/10 for ${FINAL_STEPS:-1500} steps (pid $!), run folder $final"
@@ -105,10 +106,11 @@ if [ ! -f "$RUN/config.json" ]; then
     for d in "$SHARED"/datasets/train/*/; do args+=(--data "$d"); done
     args+=(--val "$SHARED/datasets/kodak" --threads "$(nproc)")
     if [ -f checkpoints/base-vr.json ]; then
-        # both fine-tune at lr 1e-4 (the first BASE run diverged at 5e-4 after step 5 000) on the
-        # shipped BASE's ladder
+        # both fine-tune on the shipped BASE's ladder at lr 1e-5: the first BASE run diverged at 5e-4
+        # after step 5 000, and from step 16 306 on, 1e-4 stalled on Kodak-8 (objective 1.249, 1.248 at
+        # steps 16 500 and 17 000) while 1e-5 kept improving (1.223, 1.216, 1.209, 1.206 up to 18 000)
         read -ra ladder <<< "$(value checkpoints/base-vr.json config lambdas)"
-        args+=(--lr 1e-4 --lambdas "${ladder[@]}")
+        args+=(--lr 1e-5 --lambdas "${ladder[@]}")
         if [ "$MODEL" = roi-vr ]; then
             # from the shipped BASE; from the shipped roi-vr instead only when it was fine-tuned from
             # these very BASE weights. The background weight w of eq. 4 (ROI_BG_WEIGHT, default 0.005)

@@ -186,7 +186,7 @@ def test_campaign_finalize_trains_a_decayed_copy_and_leaves_the_run_as_it_was(im
 
     root = Path(__file__).resolve().parent.parent
     run = tmp_path / "run"
-    Trainer(run, tiny_config(image_folder, steps=1000)).run(max_steps=3, progress=False)
+    Trainer(run, tiny_config(image_folder, steps=1000, lr_milestones=[1])).run(max_steps=3, progress=False)
     before = (run / "state.pt").read_bytes()
     env = {**os.environ, "PERCOMP_RUN": str(run), "FINAL_STEPS": "2"}
     done = subprocess.run(["bash", "scripts/campaign.sh", "finalize", "base-vr"], cwd=root, env=env,
@@ -203,8 +203,8 @@ def test_campaign_finalize_trains_a_decayed_copy_and_leaves_the_run_as_it_was(im
             break
         time.sleep(0.2)
     config = json.loads((final / "config.json").read_text())
-    assert config["lr_milestones"] == [3] and config["steps"] == 5
+    assert config["lr_milestones"] == [1, 3] and config["steps"] == 5  # the run's own decay stays
     finished = Trainer(final)
-    assert finished.step == 5 and finished.lr_at(finished.step) == pytest.approx(1e-4)  # tiny lr 1e-3 ÷ 10
+    assert finished.step == 5 and finished.lr_at(finished.step) == pytest.approx(1e-5)  # 1e-3 ÷ 10 ÷ 10
     assert (run / "state.pt").read_bytes() == before  # the campaign's own run is untouched
     assert [json.loads(line)["step"] for line in (final / "val.jsonl").read_text().splitlines()][-1] == 5
