@@ -106,11 +106,11 @@ if [ ! -f "$RUN/config.json" ]; then
     for d in "$SHARED"/datasets/train/*/; do args+=(--data "$d"); done
     args+=(--val "$SHARED/datasets/kodak" --threads "$(nproc)")
     if [ -f checkpoints/base-vr.json ]; then
-        # both fine-tune on the shipped BASE's ladder at lr 1e-5: the first BASE run diverged at 5e-4
-        # after step 5 000, and from step 16 306 on, 1e-4 stalled on Kodak-8 (objective 1.249, 1.248 at
-        # steps 16 500 and 17 000) while 1e-5 kept improving (1.223, 1.216, 1.209, 1.206 up to 18 000)
+        # both fine-tune on the shipped BASE's ladder at lr 1e-4 (the first BASE run diverged at 5e-4
+        # after step 5 000); 1e-5 gains fast for ~1 700 steps and then stalls (Kodak-8, from step 16 306),
+        # so it is for `finalize`, not the campaign
         read -ra ladder <<< "$(value checkpoints/base-vr.json config lambdas)"
-        args+=(--lr 1e-5 --lambdas "${ladder[@]}")
+        args+=(--lr 1e-4 --lambdas "${ladder[@]}")
         if [ "$MODEL" = roi-vr ]; then
             # from the shipped BASE; from the shipped roi-vr instead only when it was fine-tuned from
             # these very BASE weights. The background weight w of eq. 4 (ROI_BG_WEIGHT, default 0.005)
