@@ -4,7 +4,7 @@
 #
 #   bash scripts/campaign.sh [start] [MODEL]   start (or confirm) the background trainer of MODEL
 #   bash scripts/campaign.sh status [MODEL]    step, last validation, whether it runs
-#   bash scripts/campaign.sh stop [MODEL]      stop it (state is saved every 5 minutes and at each validation)
+#   bash scripts/campaign.sh stop [MODEL]      stop it (it finishes its step and saves its state)
 #   bash scripts/campaign.sh finalize [MODEL]  stop it and train a copy FINAL_STEPS more steps (default 1 500)
 #                                              at a tenth of its current learning rate, into RUN-final
 #

@@ -2,6 +2,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -154,12 +159,6 @@ def test_the_last_step_of_a_run_is_validated_and_exported(image_folder: Path, tm
 
 
 def test_sigterm_stops_after_the_step_in_progress_with_the_state_saved(image_folder: Path, tmp_path: Path) -> None:
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
     run = tmp_path / "run"
     command = [sys.executable, "-m", "percomp_ui", "train", str(run), "--data", str(image_folder), "--N", "16",
                "--M", "24", "--crop", "64", "--batch", "2", "--log-every", "1", "--save-every-s", "3600",
@@ -180,10 +179,6 @@ def test_sigterm_stops_after_the_step_in_progress_with_the_state_saved(image_fol
 
 def test_campaign_finalize_trains_a_decayed_copy_and_leaves_the_run_as_it_was(image_folder: Path,
                                                                               tmp_path: Path) -> None:
-    import os
-    import subprocess
-    import time
-
     root = Path(__file__).resolve().parent.parent
     run = tmp_path / "run"
     Trainer(run, tiny_config(image_folder, steps=1000, lr_milestones=[1])).run(max_steps=3, progress=False)

@@ -1,7 +1,7 @@
 """Resumable trainer for the BASE variable-rate model (one rate level drawn per sample).
 
 A run folder holds everything needed to continue after a kill (SIGTERM lets the step in progress
-finish and saves first: :mod:`.stop`):
+finish and saves first: :mod:`.signals`):
 
     RUN/config.json    the TrainConfig the run was started with
     RUN/state.pt       model + both optimizers + step + best validation (torch.save, weights_only-loadable)
@@ -61,7 +61,7 @@ from ..roi.mask import MAX_ALPHA, MIN_ALPHA
 from .losses import (LPIPS_BACKBONES, describe_levels, describe_loss, describe_roi_loss, load_lpips,
                      rate_distortion_loss, roi_rate_distortion_loss, trained_lambdas)
 from .roi_masks import RoiMaskSampler
-from .stop import StopRequest
+from .signals import SignalFlag
 
 AMP_MODES = ("auto", "off", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
@@ -421,8 +421,8 @@ class Trainer:
         window: list[dict[str, float]] = []
         bar = _progress(progress and main, self.step, target)
         clock = StepClock().watch()  # wall_s leaves out the time the process spent stopped (SIGSTOP)
-        stop = StopRequest().watch(enabled=not self.dist.enabled)  # SIGTERM: finish the step, save, return
-        while self.step < target and not stop.requested:
+        stop = SignalFlag("SIGTERM").watch(enabled=not self.dist.enabled)  # finish the step, save, return
+        while self.step < target and not stop.raised:
             t0 = time.monotonic()
             window.append(self.train_step(sampler.batch(c.batch)))
             self.wall_s += clock.count(time.monotonic() - t0)
@@ -452,7 +452,7 @@ class Trainer:
         stop.close()
         clock.close()
         bar.close()
-        if stop.requested and main:
+        if stop.raised and main:
             print(f"stopped (SIGTERM) after step {self.step}; state saved in {self.run_dir}", flush=True)
         distributed.barrier(self.dist)
 
