@@ -17,7 +17,6 @@ import argparse
 import io
 import json
 import os
-import platform
 import re
 import statistics
 import sys
@@ -41,6 +40,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from app_fixtures import app_process  # noqa: E402
 
 from percomp_ui.app.workbench import ROI, Zoo  # noqa: E402
+from percomp_ui.hardware import cpu_model  # noqa: E402
 from percomp_ui.images import load_image, save_png  # noqa: E402
 
 OUTPUTS = ["status", "source", "editor", "saliency", "overlay", "bits_of", "bits", "bits_caption", "flip",
@@ -197,7 +197,7 @@ def main() -> int:
         "image": "kodim23.png (768x512; concurrent clients: Kodak samples flipped and turned to 768x512)",
         "model": args.model, "roi_slot_model": (Zoo.scan().names(ROI) or [args.model])[0],
         "precision": args.precision, "device": device,
-        "cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+        "cpu": cpu_model(), "threads": torch.get_num_threads(),
         "torch": torch.__version__, "repeats": args.repeats,
         "alpha_change_to_roi_s": alpha, "bpp_change_to_roi_s": bpp, "concurrent": crowd,
         "goal_s": {"cpu": 1.0, "gpu": 0.1},

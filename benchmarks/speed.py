@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -24,6 +23,7 @@ import torch
 from compressai.models import MeanScaleHyperprior
 
 from percomp_ui.codec import LearnedCodec, native_bfloat16
+from percomp_ui.hardware import cpu_model
 from percomp_ui.metrics import psnr_rgb
 from percomp_ui.images import load_image, rgb_to_tensor, tensor_to_rgb
 from percomp_ui.nn.hyperprior import GainedMeanScaleHyperprior
@@ -116,7 +116,7 @@ def main() -> None:
         "ratios": {n: {row: columns[n][row] / columns["compressai"][row] for row in ("encode", "decode", "total")}
                    for n in names[1:]},
         "repeats": args.repeats, "threads": torch.get_num_threads(), "torch": torch.__version__,
-        "cpu": platform.processor() or platform.machine(), "bfloat16_native": native_bfloat16(torch.device("cpu")),
+        "cpu": cpu_model(), "bfloat16_native": native_bfloat16(torch.device("cpu")),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")

@@ -32,6 +32,7 @@ from ..codec import LearnedCodec, PreparedImage
 from ..conditions import Condition, Rendered, render
 from ..container import Stream
 from ..errors import InputError
+from ..hardware import describe_device
 from ..images import LoadedImage, load_image
 from ..metrics import flip_map, lpips_available, lpips_distance, ms_ssim_rgb, psnr_rgb
 from ..roi.mask import DEFAULT_ALPHA, RoiMasks, RoiRequest, roi_masks
@@ -123,11 +124,7 @@ class CodecPool:
 
     def describe(self) -> str:
         """One line: device, precision of the transforms, and each model with its Kodak numbers."""
-        device = self.device
-        if device == "cuda":
-            device = f"cuda ({torch.cuda.get_device_name(0)})"
-        else:
-            device = f"cpu ({torch.get_num_threads()} threads)"
+        device = describe_device(self.device)
         models = "; ".join(self.zoo.summary(name) for name in self.zoo.cards) or "none"
         return f"device: {device} · precision: {self.precision} · models: {models}"
 

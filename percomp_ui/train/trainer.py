@@ -53,6 +53,7 @@ from torch import Tensor, nn
 
 from ..nn.gain import extend_log_gains
 from ..nn.hyperprior import DEFAULT_LAMBDAS, GainedMeanScaleHyperprior, HyperpriorConfig
+from ..hardware import describe_device
 from ..zoo import SEED000_FAMILY, load_model, save_checkpoint
 from . import distributed
 from .clock import StepClock
@@ -367,8 +368,8 @@ class Trainer:
         return record
 
     def _device_name(self) -> str:
-        name = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu"
-        return f"{self.dist.world_size}× {name} (DDP)" if self.dist.enabled else name
+        name = describe_device(self.device)
+        return f"{self.dist.world_size} processes (DDP), each on {name}" if self.dist.enabled else name
 
     def export(self, directory: Path, validation: dict[str, Any] | None) -> dict[str, Any]:
         c = self.config
