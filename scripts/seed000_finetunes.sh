@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Seed 000's four perceptual models, one after another: each a fine-tune of the shipped variable-rate
-# net (roi-vr when it ships, else base-vr) at one λ ∈ {128, 256, 1024, 2048}, with seed 000 eq. 1
+# Seed 000's four perceptual models, one after another: each a fine-tune of a shipped variable-rate
+# net (INIT, default base-vr, the campaign's best-trained one) at one λ ∈ {128, 256, 1024, 2048},
+# with seed 000 eq. 1
 # (α, β, γ = 1, 0.1, 0.1; the LPIPS term is skipped, and recorded so, when its weights are absent).
 # Each run trains FINE_TUNE_STEPS steps past the checkpoint it starts from, and resumes when killed
 # (or when called again with a larger FINE_TUNE_STEPS, to train on).
@@ -11,7 +12,7 @@
 # per-image choice needs low rates to keep every Kodak image under 0.15 bpp.
 # Called by `bash scripts/campaign.sh start seed-000`.
 #
-#   RUNS=~/.cache/percomp/runs FINE_TUNE_STEPS=600 VAL_EVERY=200 LOW_LAMBDAS="2 4 8" bash scripts/seed000_finetunes.sh
+#   RUNS=~/.cache/percomp/runs INIT=base-vr FINE_TUNE_STEPS=600 VAL_EVERY=200 LOW_LAMBDAS="2 4 8" bash scripts/seed000_finetunes.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-$HOME/.cache/percomp/runs}
@@ -19,8 +20,7 @@ SHARED=${PERCOMP_SHARED:-../shared}
 STEPS=${FINE_TUNE_STEPS:-600}
 VAL_EVERY=${VAL_EVERY:-200}
 LOW_LAMBDAS=${LOW_LAMBDAS:-2 4 8}
-INIT=base-vr
-[ -f checkpoints/roi-vr.json ] && INIT=roi-vr
+INIT=${INIT:-base-vr}
 for lam in 128 256 1024 2048; do
     run="$RUNS/s000-l$lam"
     mkdir -p "$run"
