@@ -46,9 +46,13 @@ def main() -> int:
                 "t => { const m = /\\(([\\d.]+) bpp\\)/.exec(document.querySelector('#bits-caption').innerText);"
                 " return m !== null && +m[1] <= t && +m[1] > 0.9 * t; }", arg=args.bpp, timeout=WAIT_MS)
             status.get_by_text("all numbers ready").wait_for(timeout=WAIT_MS)
-            quiet = 0  # the R-D sweep follows the update: wait until its progress bar has been gone 10 s
+            # The R-D sweep follows the update: wait until it has been over for 10 s. Its progress text
+            # shows only until the first chart arrives; while the generator goes on streaming charts
+            # (the MS-SSIM points), Gradio marks the chart's status tracker `.generating`.
+            quiet = 0
             for _ in range(WAIT_MS // 1000):
-                sweeping = page.get_by_text("R-D curves:").count() > 0 or page.locator("#rd img").count() == 0
+                sweeping = (page.get_by_text("R-D curves:").count() > 0 or page.locator("#rd img").count() == 0
+                            or page.locator("#rd .generating").count() > 0)
                 quiet = 0 if sweeping else quiet + 1
                 if quiet >= 10:
                     break
