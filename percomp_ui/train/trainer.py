@@ -51,9 +51,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ..hardware import describe_device
 from ..nn.gain import extend_log_gains
 from ..nn.hyperprior import DEFAULT_LAMBDAS, GainedMeanScaleHyperprior, HyperpriorConfig
-from ..hardware import describe_device
 from ..zoo import SEED000_FAMILY, load_model, save_checkpoint
 from . import distributed
 from .clock import StepClock
