@@ -14,7 +14,8 @@
 # Run folder: $PERCOMP_RUN (default ~/.cache/percomp/runs/MODEL; seed-000: runs/s000-l128 … l2048),
 # outside the work tree. On a machine without one, the run starts from the shipped checkpoint of MODEL
 # (roi-vr: of base-vr unless the shipped roi-vr was fine-tuned from the shipped base-vr), so steps
-# accumulate. Two cores run one trainer well: stop one before starting another.
+# accumulate. Two cores run one trainer well: stop one before starting another. A new run's learning
+# rate is LR (default 1e-4); a new base-vr run starts from the shipped INIT (default base-vr; roi-vr).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODEL=${2:-base-vr}
@@ -110,7 +111,7 @@ if [ ! -f "$RUN/config.json" ]; then
         # after step 5 000); 1e-5 gains fast for ~1 700 steps and then stalls (Kodak-8, from step 16 306),
         # so it is for `finalize`, not the campaign
         read -ra ladder <<< "$(value checkpoints/base-vr.json config lambdas)"
-        args+=(--lr 1e-4 --lambdas "${ladder[@]}")
+        args+=(--lr "${LR:-1e-4}" --lambdas "${ladder[@]}")
         if [ "$MODEL" = roi-vr ]; then
             # from the shipped BASE; from the shipped roi-vr instead only when it was fine-tuned from
             # these very BASE weights. The background weight w of eq. 4 (ROI_BG_WEIGHT, default 0.005)
@@ -120,7 +121,9 @@ if [ ! -f "$RUN/config.json" ]; then
                 && [[ "$(value checkpoints/roi-vr.json training fine_tune from)" == *"$base_hash"* ]] && origin=roi-vr
             args+=(--roi --export-name roi-vr --roi-background-weight "${ROI_BG_WEIGHT:-0.005}" --init-from "$origin")
         else
-            args+=(--init-from base-vr --export-name base-vr)
+            # INIT=roi-vr: an MSE phase on the ROI fine-tune of the shipped BASE (with LR=1e-5 that is
+            # how base-vr 7e86bfe132cb925c was made: docs/results.md)
+            args+=(--init-from "${INIT:-base-vr}" --export-name base-vr)
         fi
     fi
 fi
