@@ -20,6 +20,7 @@ from .container import RATE_INTERP_SCALE, RoiSection, Stream, pack, quantize_rat
 from .errors import InputError, StreamError
 from .images import DEFAULT_MAX_PIXELS, crop_to, pad_to_multiple, rgb_to_tensor, tensor_to_rgb
 from .nn.hyperprior import GainedMeanScaleHyperprior
+from .nn.refine import refine_latent
 from .rate_search import BPP_TOLERANCE, search_rate
 from .roi.mapcode import roi_section, section_scale
 from .roi.mask import RoiRequest, latent_mask
@@ -27,12 +28,14 @@ from .zoo import load_model, weights_hash
 
 @dataclass(frozen=True)
 class PreparedImage:
-    """An image after the rate-independent analysis transforms: ``y = g_a(x)`` and ``z = h_a(y)``."""
+    """An image after the rate-independent analysis transforms: ``y = g_a(x)`` and ``z = h_a(y)``
+    (or a refined ``y`` and its ``z``: :meth:`LearnedCodec.refine`), with ``x``, the padded input."""
 
     y: torch.Tensor
     z: torch.Tensor
     height: int
     width: int
+    x: torch.Tensor
 
     @property
     def num_pixels(self) -> int:
@@ -99,10 +102,16 @@ class LearnedCodec:
     faster on CPUs with AMX (benchmarks/speed.py) and reconstructions differ from float32 by a pixel
     level or so; the entropy-model path (h_s, scale indexes) is float64 either way, so every stream
     decodes with either precision and the bitstream format does not depend on it.
+
+    ``refine_steps`` > 0 fits each latent to its image before coding it (:mod:`percomp_ui.nn.refine`):
+    smaller files at the same quality for about one synthesis forward and backward pass per step; the
+    streams are ordinary streams of the same model.
     """
 
     def __init__(self, model: GainedMeanScaleHyperprior, name: str, device: str = "cpu",
-                 max_pixels: int = DEFAULT_MAX_PIXELS, precision: str = "float32") -> None:
+                 max_pixels: int = DEFAULT_MAX_PIXELS, precision: str = "float32", refine_steps: int = 0) -> None:
+        if refine_steps < 0:
+            raise InputError(f"refinement steps must be 0 or more (got {refine_steps})")
         self.device = resolve_device(device)
         self.dtype = resolve_precision(precision, self.device)
         # channels_last roughly halves CPU convolution time for these 5×5 transforms (benchmarks/speed.py).
@@ -110,12 +119,14 @@ class LearnedCodec:
         self.name = name
         self.weights_hash = weights_hash(model)
         self.max_pixels = max_pixels
+        self.refine_steps = refine_steps
 
     @classmethod
     def from_zoo(cls, name: str, directory: Path | None = None, device: str = "cpu",
-                 max_pixels: int = DEFAULT_MAX_PIXELS, precision: str = "float32") -> "LearnedCodec":
+                 max_pixels: int = DEFAULT_MAX_PIXELS, precision: str = "float32",
+                 refine_steps: int = 0) -> "LearnedCodec":
         model, _ = load_model(name, directory)
-        return cls(model, name, device, max_pixels, precision)
+        return cls(model, name, device, max_pixels, precision, refine_steps)
 
     @property
     def max_rate(self) -> float:
@@ -128,7 +139,13 @@ class LearnedCodec:
         x = pad_to_multiple(rgb_to_tensor(rgb), self.model.downsampling_factor).to(self.device)
         with self._transform_precision():
             y = self.model.analyse(x).float()
-        return PreparedImage(y, self.model.hyper_analyse(y), height, width)
+        return PreparedImage(y, self.model.hyper_analyse(y), height, width, x)
+
+    def refine(self, image: PreparedImage, rate: float, plan: RoiPlan | None = None) -> PreparedImage:
+        """``image`` with its latent fitted to the image at ``rate`` (and ROI) by ``refine_steps`` steps."""
+        y = refine_latent(self.model, image.x, image.y, rate, roi_scale=None if plan is None else plan.scale,
+                          size=(image.height, image.width), steps=self.refine_steps)
+        return PreparedImage(y, self.model.hyper_analyse(y), image.height, image.width, image.x)
 
     def plan_roi(self, image: PreparedImage, roi: RoiRequest) -> RoiPlan:
         """Seed 003 eq. 5 on the request's RM_2D, coded for the stream, and the scale it decodes to."""
@@ -144,6 +161,13 @@ class LearnedCodec:
 
     def encode_prepared(self, image: PreparedImage, rate: float, roi: RoiRequest | RoiPlan | None = None) -> Encoded:
         plan = self.plan_roi(image, roi) if isinstance(roi, RoiRequest) else roi
+        if self.refine_steps:
+            level, interp = quantize_rate(rate, self.model.num_levels - 1)
+            image = self.refine(image, level + interp / RATE_INTERP_SCALE, plan)
+        return self._code(image, rate, plan)
+
+    def _code(self, image: PreparedImage, rate: float, plan: RoiPlan | None) -> Encoded:
+        """Entropy-code ``image``'s latent as it is at ``rate`` (on the stream's rate grid)."""
         level, interp = quantize_rate(rate, self.model.num_levels - 1)
         out = self.model.compress_latent(image.y, level + interp / RATE_INTERP_SCALE,
                                          None if plan is None else plan.scale, image.z)
@@ -169,10 +193,24 @@ class LearnedCodec:
         bracket scaled by the real / estimated ratio at its answer. On the shipped models a search
         costs 1.2–1.4 real encodes on average (tiny files, whose tolerance is under a byte, bisect
         further); only a real encode whose file fits the target is ever returned.
+
+        With ``refine_steps``, the latent is refined at the rate that search found and searched again:
+        the refined latent's files are smaller, so the second search climbs to a higher rate that
+        still fits (the latent stays fitted to the first rate, a fraction of a level below).
         """
         if not target_bpp > 0 or not math.isfinite(target_bpp):
             raise InputError(f"target bpp must be a positive number (got {target_bpp})")
         plan = None if roi is None else self.plan_roi(image, roi)
+        found = self._search_bpp(image, target_bpp, plan)
+        if not self.refine_steps:
+            return found
+        try:
+            return self._search_bpp(self.refine(image, found.stream.rate, plan), target_bpp, plan)
+        except InputError:  # not even the refined latent's lowest rate fits: keep the unrefined encode
+            return found
+
+    def _search_bpp(self, image: PreparedImage, target_bpp: float, plan: RoiPlan | None) -> Encoded:
+        """:meth:`encode_to_bpp`'s search over the rate grid, coding ``image``'s latent as it is."""
         top = round(self.max_rate * RATE_INTERP_SCALE)
         fixed_bits = 8 * len(pack(self._stream(image, 0, 0, plan, (b"", b""))))  # the file less its strings
         estimates: dict[int, float] = {}
@@ -188,7 +226,7 @@ class LearnedCodec:
 
         def real(grid: int) -> float:
             if grid not in encodes:
-                encodes[grid] = self.encode_prepared(image, grid / RATE_INTERP_SCALE, plan)
+                encodes[grid] = self._code(image, grid / RATE_INTERP_SCALE, plan)
             return encodes[grid].bpp
 
         lo, hi = (0, estimated(0)), (top, estimated(top))

@@ -243,6 +243,16 @@ def test_compress_bpp_target(cli, run_cli, codec: LearnedCodec, image_png: Path,
     assert 0 < info["rate"]["value"] < 7
 
 
+def test_compress_with_refinement_decodes_with_the_plain_decoder(cli, codec: LearnedCodec, image_png: Path,
+                                                                  tmp_path: Path) -> None:
+    out = tmp_path / "refined.pcmp"
+    result = cli("compress", "--model", "tiny", "--level", "7", "--refine", "3", image_png, out)
+    assert result.returncode == 0, result.stderr
+    assert out.read_bytes() != codec.encode(np.asarray(Image.open(image_png).convert("RGB")), 7.0).data
+    assert cli("decompress", out, tmp_path / "refined.png").returncode == 0
+    assert Image.open(tmp_path / "refined.png").size == Image.open(image_png).size
+
+
 def test_compress_bpp_above_the_top_rate(cli, codec: LearnedCodec, image_png: Path, tmp_path: Path) -> None:
     out = tmp_path / "top.pcmp"
     result = cli("compress", "--model", "tiny", "--bpp", "50", image_png, out)

@@ -232,8 +232,19 @@ def test_cli_eval_model_uses_the_requested_precision(cli, folder, tmp_path, monk
     assert seen == [torch.bfloat16]
 
 
+def test_cli_eval_model_with_refinement_names_its_curve(cli, folder, tmp_path):
+    out = tmp_path / "refined.json"
+    run = cli("eval", folder, "--model", "tiny", "--out", out, "--rates", "7", "--refine", "2")
+    assert run.returncode == 0, run.stderr
+    data = json.loads(out.read_text())
+    assert data["name"] == "tiny+refine2" and "refined with 2 steps" in data["description"]
+
+
 @pytest.mark.parametrize("args, message", [
     (["--codec", "jpeg", "--update-card"], "--update-card is for --model"),
+    (["--codec", "jpeg", "--refine", "3"], "--refine is for --model"),
+    (["--model", "tiny", "--refine", "3", "--update-card"], "no --roi, --region, --bpp-targets or --refine"),
+    (["--model", "tiny", "--refine", "-1"], "expected 0 or a positive whole number"),
     (["--codec", "jpeg", "--rates", "1"], "--rates is for --model"),
     (["--model", "tiny", "--qualities", "50"], "--qualities is for --codec"),
     (["--codec", "jpeg", "--model", "tiny"], "not allowed with"),

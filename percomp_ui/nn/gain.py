@@ -33,6 +33,12 @@ def interpolate_log_gain(log_gains: Tensor, rate: float) -> Tensor:
     return torch.lerp(log_gains[level], log_gains[level + 1], frac)
 
 
+def lambda_at_rate(lambdas: Sequence[float], rate: float) -> float:
+    """The λ a continuous rate stands for: log-linear between its two levels' λ, as the gains are (eq. 10)."""
+    log_lambdas = torch.log(torch.tensor([float(v) for v in lambdas], dtype=torch.float64))
+    return float(interpolate_log_gain(log_lambdas, rate).exp())
+
+
 def initial_log_gains(lambdas: Sequence[float], channels: int) -> Tensor:
     """Start gains at (λ_s / λ_ref)^½ so that levels differ from step one.
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from compressai.entropy_models import EntropyBottleneck, GaussianConditional
@@ -105,12 +105,13 @@ class GainHyperpriorLatentCodec(nn.Module):
         means_g, scales_g = self._gaussian_params(z_hat_g * gains.z_inv, gains, exact)
         return z_g, z_hat_g, means_g, scale_indexes(scales_g, self.gaussian_conditional.scale_table)
 
-    def _quantize_z(self, y: Tensor, gains: Gains, z: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def _quantize_z(self, y: Tensor, gains: Gains, z: Tensor | None = None,
+                    rounding: Callable[[Tensor], Tensor] = torch.round) -> tuple[Tensor, Tensor]:
         """z_g and its rounded value around the factorized prior's medians (as EB.compress does);
         ``z`` is ``h_a(y)`` when the caller has it already."""
         z_g = (self.h_a(y) if z is None else z) * gains.z
         medians = self.entropy_bottleneck._get_medians()
-        z_hat_g = torch.round(z_g - medians) + medians
+        z_hat_g = rounding(z_g - medians) + medians
         return z_g, z_hat_g
 
     # -- the three verbs ----------------------------------------------------------------------
@@ -124,6 +125,21 @@ class GainHyperpriorLatentCodec(nn.Module):
         return {
             "y_hat": y_hat_g.to(y.dtype) * gains.y_inv,
             "likelihoods": {"y": y_likelihoods, "z": z_likelihoods},
+        }
+
+    def coded_forward(self, y: Tensor, gains: Gains) -> dict[str, Any]:
+        """``forward`` with the coder's own quantization: ``z`` and ``y`` rounded around the factorized
+        prior's medians and the predicted means, as :meth:`compress` rounds them, with straight-through
+        gradients, and the likelihoods of those very symbols (σ unquantized, ``h_s`` in the caller's
+        precision). Differentiable in ``y``: the loss that encoder-side refinement descends."""
+        _, z_hat_g = self._quantize_z(y, gains, rounding=round_ste)
+        means_g, scales_g = self._gaussian_params(z_hat_g * gains.z_inv, gains, exact=False)
+        y_hat_g = round_ste(y * gains.y - means_g) + means_g
+        conditional = self.gaussian_conditional
+        y_likelihoods = conditional.likelihood_lower_bound(conditional._likelihood(y_hat_g, scales_g, means_g))
+        return {
+            "y_hat": y_hat_g * gains.y_inv,
+            "likelihoods": {"y": y_likelihoods, "z": _factorized_likelihood(self.entropy_bottleneck, z_hat_g)},
         }
 
     @torch.inference_mode()
