@@ -176,6 +176,19 @@ def test_update_shows_the_roi_first_and_finish_each_codec_then_the_numbers(sessi
     assert len(steps) == 4 + 4 + 1
 
 
+def test_a_refining_pool_codes_refined_streams_within_the_target(zoo: Path, image_file: Path) -> None:
+    pool = CodecPool(zoo, "cpu", "float32", refine_steps=2)
+    assert "latents refined: 2 steps" in pool.describe()
+    session = Session(pool)
+    session.open(image_file, image_file.name)
+    final = everything(session, settings(TARGET))[-1]
+    assert final.done and not final.problems
+    plain = CodecPool(zoo, "cpu", "float32").codec("tiny")
+    for result in final.results[:2]:  # BASE and ROI: refined, still within the target, decoded by any codec
+        assert result.rendered.bpp <= TARGET
+        assert np.array_equal(plain.decode(result.rendered.data), result.rendered.reconstruction)
+
+
 def test_alpha_and_bpp_changes_reuse_the_analysis_and_the_masks(session: Session,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     everything(session, settings(TARGET))

@@ -109,8 +109,10 @@ class CodecPool:
     worker per process, reached over one pipe, which two threads must not talk to at once.
     """
 
-    def __init__(self, zoo_dir: Path | None = None, device: str | None = None, precision: str = "auto") -> None:
+    def __init__(self, zoo_dir: Path | None = None, device: str | None = None, precision: str = "auto",
+                 refine_steps: int = 0) -> None:
         self.zoo_dir, self.device, self.precision = zoo_dir, device or default_device(), precision
+        self.refine_steps = refine_steps  # latent refinement of every learned encode (nn/refine.py)
         self.zoo = Zoo.scan(zoo_dir)
         self._codecs: dict[str, LearnedCodec] = {}
         self._load_lock = threading.Lock()
@@ -119,14 +121,17 @@ class CodecPool:
     def codec(self, name: str) -> LearnedCodec:
         with self._load_lock:
             if name not in self._codecs:
-                self._codecs[name] = LearnedCodec.from_zoo(name, self.zoo_dir, self.device, precision=self.precision)
+                self._codecs[name] = LearnedCodec.from_zoo(name, self.zoo_dir, self.device, precision=self.precision,
+                                                           refine_steps=self.refine_steps)
             return self._codecs[name]
 
     def describe(self) -> str:
-        """One line: device, precision of the transforms, and each model with its Kodak numbers."""
+        """One line: device, precision of the transforms, latent refinement, and each model with its
+        Kodak numbers."""
         device = describe_device(self.device)
         models = "; ".join(self.zoo.summary(name) for name in self.zoo.cards) or "none"
-        return f"device: {device} · precision: {self.precision} · models: {models}"
+        refine = f" · latents refined: {self.refine_steps} steps" if self.refine_steps else ""
+        return f"device: {device} · precision: {self.precision}{refine} · models: {models}"
 
 
 # -- what is shown ------------------------------------------------------------------------------
