@@ -23,6 +23,7 @@ latent by s makes its quantizer step 1/s, the step an MSE coder picks for λ·s�
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -52,13 +53,28 @@ def refinement_loss(model: GainedMeanScaleHyperprior, x: Tensor, y: Tensor, rate
                     roi_scale: Tensor | None = None, size: tuple[int, int] | None = None) -> Tensor:
     """L = R + λ(r)·MSE_w of coding ``y`` at ``rate``: bits per pixel of the ``size`` region (default:
     all of ``x``) plus λ times the (ROI-weighted) mean squared error over that region, pixels in [0, 1]."""
+    return _loss_of_latent(model, x, rate, roi_scale, size)(y)
+
+
+def _loss_of_latent(model: GainedMeanScaleHyperprior, x: Tensor, rate: float, roi_scale: Tensor | None,
+                    size: tuple[int, int] | None) -> Callable[[Tensor], Tensor]:
+    """:func:`refinement_loss` as a function of ``y`` alone; what does not depend on ``y`` (the gains,
+    λ, the target crop, the pixel weights) is computed once, not at every refinement step."""
     height, width = size or tuple(x.shape[-2:])
-    out = model.latent_codec.coded_forward(y, model.gains_for_rate(rate, roi_scale))
-    bits = sum(-torch.log2(likelihood).sum() for likelihood in out["likelihoods"].values())
-    error = (model.g_s(out["y_hat"])[..., :height, :width] - x[..., :height, :width]).pow(2)
+    with torch.no_grad():  # constants of the refinement: no graph through the gain parameters
+        gains = model.gains_for_rate(rate, roi_scale)
+    lam = lambda_at_rate(model.config.lambdas, rate)
+    target = x[..., :height, :width]
     weight = distortion_weight(roi_scale, (height, width))
-    mse = error.mean() if weight is None else (error * weight).mean()
-    return bits / (height * width) + lambda_at_rate(model.config.lambdas, rate) * mse  # seed 000 eq. 1
+
+    def loss(y: Tensor) -> Tensor:
+        out = model.latent_codec.coded_forward(y, gains)
+        error = (model.g_s(out["y_hat"])[..., :height, :width] - target).pow(2)
+        mse = error.mean() if weight is None else (error * weight).mean()
+        bits = sum(-torch.log2(likelihood).sum() for likelihood in out["likelihoods"].values())
+        return bits / (height * width) + lam * mse  # seed 000 eq. 1
+
+    return loss
 
 
 def refine_latent(model: GainedMeanScaleHyperprior, x: Tensor, y: Tensor, rate: float, *,
@@ -76,9 +92,10 @@ def refine_latent(model: GainedMeanScaleHyperprior, x: Tensor, y: Tensor, rate: 
     optimizer = torch.optim.Adam([latent], lr=lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(steps, 1))
     best_loss, best = math.inf, latent.detach().clone()
+    loss_of = _loss_of_latent(model, x, rate, roi_scale, size)
     with torch.enable_grad():
         for step in range(steps + 1):
-            loss = refinement_loss(model, x, latent, rate, roi_scale, size)
+            loss = loss_of(latent)
             if loss.item() < best_loss:
                 best_loss, best = loss.item(), latent.detach().clone()
             if step == steps:
