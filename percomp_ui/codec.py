@@ -212,7 +212,8 @@ class LearnedCodec:
     def _search_bpp(self, image: PreparedImage, target_bpp: float, plan: RoiPlan | None) -> Encoded:
         """:meth:`encode_to_bpp`'s search over the rate grid, coding ``image``'s latent as it is."""
         top = round(self.max_rate * RATE_INTERP_SCALE)
-        fixed_bits = 8 * len(pack(self._stream(image, 0, 0, plan, (b"", b""))))  # the file less its strings
+        empty = (b"",) * self.model.latent_codec.num_strings
+        fixed_bits = 8 * len(pack(self._stream(image, 0, 0, plan, empty)))  # the file less its strings
         estimates: dict[int, float] = {}
         encodes: dict[int, Encoded] = {}
 
@@ -312,8 +313,9 @@ class LearnedCodec:
                 f"stream was made by other weights of model {stream.model_name!r} "
                 f"(stream {stream.weights_hash.hex()}, installed {self.weights_hash.hex()})"
             )
-        if len(stream.strings) != 2:
-            raise StreamError(f"stream has {len(stream.strings)} entropy-coded strings; this model writes 2")
+        expected = self.model.latent_codec.num_strings
+        if len(stream.strings) != expected:
+            raise StreamError(f"stream has {len(stream.strings)} entropy-coded strings; this model writes {expected}")
         if stream.rate > self.max_rate:
             raise StreamError(f"stream rate {stream.rate:.4f} is beyond the model's top level {self.max_rate:g}")
         self._check_size(stream.height, stream.width)

@@ -26,7 +26,8 @@ WEIGHTS_HASH_BYTES = 8
 NAME_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
 SEED000_FAMILY = "seed-000"  # card "family" of the seed-000 perceptual fine-tunes (percomp choose's candidates)
 # Transform weights tolerate fp16 storage; gains, entropy-model parameters and CDF tables stay exact.
-HALF_PRECISION_PREFIXES = ("g_a.", "g_s.", "latent_codec.h_a.", "latent_codec.h_s.")
+HALF_PRECISION_PREFIXES = ("g_a.", "g_s.", "latent_codec.h_a.", "latent_codec.h_s.", "latent_codec.context.",
+                           "latent_codec.entropy_parameters.")
 
 
 def default_checkpoint_dir() -> Path:
@@ -39,9 +40,10 @@ def weights_hash(model: nn.Module) -> bytes:
     """SHA-256 (first 8 bytes) over names, dtypes, shapes and bytes of the state dict, sorted by name."""
     digest = hashlib.sha256()
     for name, tensor in sorted(model.state_dict().items()):
-        t = tensor.detach().cpu().contiguous()
+        t = tensor.detach().cpu()
         digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
-        digest.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        # flattened first: a channels_last 1×1 convolution counts as contiguous but keeps a stride ≠ 1
+        digest.update(t.reshape(-1).contiguous().view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     return digest.digest()[:WEIGHTS_HASH_BYTES]
 
 

@@ -7,8 +7,10 @@
            └───┘      │ (gains from GainBank at rate r)│      └───┘
                       └───────────────────────────────┘
 
-Transforms follow CompressAI's ``MeanScaleHyperprior`` (GDN analysis/synthesis, LeakyReLU hyper
-transforms) so weights and habits carry over. ``forward`` trains with one rate level per sample;
+With ``architecture = CHECKERBOARD`` the latent codec adds a checkerboard spatial context
+(:mod:`percomp_ui.nn.checkerboard`); everything else is shared. Transforms follow CompressAI's
+``MeanScaleHyperprior`` (GDN analysis/synthesis, LeakyReLU hyper transforms) so weights and habits
+carry over. ``forward`` trains with one rate level per sample;
 ``compress``/``decompress`` take a continuous rate ``r ∈ [0, L−1]`` (seed 003 §2.3).
 """
 from __future__ import annotations
@@ -21,6 +23,7 @@ from compressai.models.base import CompressionModel
 from compressai.models.utils import conv, deconv
 from torch import Tensor, nn
 
+from .checkerboard import GainCheckerboardLatentCodec
 from .gain import GainBank
 from .layers import GDN
 from .latent_codec import GainHyperpriorLatentCodec, Gains
@@ -31,6 +34,11 @@ from .latent_codec import GainHyperpriorLatentCodec, Gains
 DEFAULT_LAMBDAS: tuple[float, ...] = (64.0, 128.0, 256.0, 512.0, 1024.0, 2048.0, 4096.0, 8192.0)
 
 
+MEAN_SCALE = "gained-mean-scale-hyperprior"
+CHECKERBOARD = "gained-checkerboard-hyperprior"  # the same, plus a checkerboard context (nn/checkerboard.py)
+ARCHITECTURES = (MEAN_SCALE, CHECKERBOARD)
+
+
 @dataclass(frozen=True)
 class HyperpriorConfig:
     """Everything needed to rebuild the network; stored in every model card."""
@@ -38,16 +46,17 @@ class HyperpriorConfig:
     N: int = 128
     M: int = 192
     lambdas: tuple[float, ...] = DEFAULT_LAMBDAS
-    architecture: str = field(default="gained-mean-scale-hyperprior")
+    architecture: str = field(default=MEAN_SCALE)
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "lambdas": list(self.lambdas)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "HyperpriorConfig":
-        if data.get("architecture") != "gained-mean-scale-hyperprior":
+        if data.get("architecture") not in ARCHITECTURES:
             raise ValueError(f"unknown architecture {data.get('architecture')!r}")
-        return cls(N=int(data["N"]), M=int(data["M"]), lambdas=tuple(float(v) for v in data["lambdas"]))
+        return cls(N=int(data["N"]), M=int(data["M"]), lambdas=tuple(float(v) for v in data["lambdas"]),
+                   architecture=data["architecture"])
 
 
 def analysis_transform(N: int, M: int) -> nn.Sequential:
@@ -87,7 +96,12 @@ class GainedMeanScaleHyperprior(CompressionModel):
         N, M, lambdas = config.N, config.M, config.lambdas
         self.g_a = analysis_transform(N, M)
         self.g_s = synthesis_transform(N, M)
-        self.latent_codec = GainHyperpriorLatentCodec(hyper_analysis(N, M), hyper_synthesis(N, M), N)
+        if config.architecture == CHECKERBOARD:
+            self.latent_codec = GainCheckerboardLatentCodec(hyper_analysis(N, M), hyper_synthesis(N, M), N, M)
+        elif config.architecture == MEAN_SCALE:
+            self.latent_codec = GainHyperpriorLatentCodec(hyper_analysis(N, M), hyper_synthesis(N, M), N)
+        else:
+            raise ValueError(f"unknown architecture {config.architecture!r} (one of {', '.join(ARCHITECTURES)})")
         self.y_gains = GainBank(lambdas, M)
         self.z_gains = GainBank(lambdas, N)
 

@@ -66,6 +66,8 @@ def round_ste(x: Tensor) -> Tensor:
 
 
 class GainHyperpriorLatentCodec(nn.Module):
+    num_strings = 2  # [y, z]
+
     def __init__(self, h_a: nn.Module, h_s: nn.Module, z_channels: int) -> None:
         super().__init__()
         self.h_a = h_a
@@ -75,35 +77,53 @@ class GainHyperpriorLatentCodec(nn.Module):
         isolate(self.entropy_bottleneck, self.gaussian_conditional)
 
     # -- shared steps -------------------------------------------------------------------------
-    def _gaussian_params(self, z_hat: Tensor, gains: Gains, exact: bool | None = None) -> tuple[Tensor, Tensor]:
-        """(μ_g, σ_g) of the gained latent; ``exact`` (default: outside training) runs ``h_s`` in
-        float64, which the entropy coder needs for cross-run determinism."""
+    def _hyper_params(self, z_hat: Tensor, exact: bool | None = None) -> Tensor:
+        """``h_s(ẑ)``: (σ, μ) of the *un-gained* latent stacked on channels (B, 2M, h, w); ``exact``
+        (default: outside training) runs it in float64, which the entropy coder needs for cross-run
+        determinism."""
         exact = not self.training if exact is None else exact
-        params = self._h_s_float64()(z_hat.double()) if exact else self.h_s(z_hat)
+        return self._float64("h_s")(z_hat.double()) if exact else self.h_s(z_hat)
+
+    @staticmethod
+    def _gained(params: Tensor, gains: Gains) -> tuple[Tensor, Tensor]:
+        """(μ_g, σ_g) of the gained latent from the un-gained (σ, μ) stack: y ~ N(μ, σ) ⇒ y·v ~ N(μ·v, σ·v)."""
         scales, means = params.chunk(2, 1)
         gain = gains.y.to(params.dtype)
         return means * gain, scales * gain
 
-    def _h_s_float64(self) -> nn.Module:
-        """A float64 copy of ``h_s``, remade whenever one of its weights changed (a training step,
-        ``load_state_dict``, a move to another device). A copy, not a swap of ``h_s``'s own weights,
-        so that threads coding at the same time each see the weights their precision expects. Kept
-        out of the module's children, so it is never saved or trained."""
-        key = tuple((p.device, p.data_ptr(), p._version) for p in self.h_s.parameters())
-        cached = self.__dict__.get("_h_s_float64_cache")
+    def _float64(self, name: str) -> nn.Module:
+        """A float64 copy of the child module ``name``, remade whenever one of its weights changed (a
+        training step, ``load_state_dict``, a move to another device). A copy, not a swap of the
+        child's own weights, so that threads coding at the same time each see the weights their
+        precision expects. Kept out of the module's children, so it is never saved or trained."""
+        module = getattr(self, name)
+        key = tuple((p.device, p.data_ptr(), p._version) for p in module.parameters())
+        cache = self.__dict__.setdefault("_float64_cache", {})
+        cached = cache.get(name)
         if cached is None or cached[0] != key:
-            cached = (key, copy.deepcopy(self.h_s).to(torch.float64).requires_grad_(False))
-            self.__dict__["_h_s_float64_cache"] = cached
+            cached = cache[name] = (key, copy.deepcopy(module).to(torch.float64).requires_grad_(False))
         return cached[1]
 
-    def _symbol_params(self, y: Tensor, gains: Gains, z: Tensor | None = None,
-                       exact: bool | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """What the encoder codes ``y`` with: z_g, its rounded ẑ_g, and the gained latent's means and
-        scale-table indexes (``exact``: see :meth:`_gaussian_params`). Shared by :meth:`compress`
-        and :meth:`estimate_bits`, so that an estimate prices the very symbols an encode codes."""
+    def _latent_params(self, y_g: Tensor, hyper: Tensor, gains: Gains, exact: bool,
+                       rounding: Callable[[Tensor], Tensor]) -> tuple[Tensor, Tensor, Tensor]:
+        """(ŷ_g, μ_g, σ_g): the gained latent rounded around its predicted means, and the Gaussian
+        parameters it is coded with. Here they come from the hyperprior alone; a context model
+        (:mod:`percomp_ui.nn.checkerboard`) refines them from already-decoded latents."""
+        means_g, scales_g = self._gained(hyper, gains)
+        return rounding(y_g - means_g) + means_g, means_g, scales_g
+
+    def _symbols(self, y: Tensor, gains: Gains, z: Tensor | None, exact: bool) -> dict[str, Tensor]:
+        """What the encoder codes ``y`` with: z_g, ẑ_g, the gained latent y_g, its rounded ŷ_g, and
+        the means and scale-table indexes of its symbols (``exact``: see :meth:`_hyper_params`).
+        Shared by :meth:`compress` and :meth:`estimate_bits`, so that an estimate prices the very
+        symbols an encode codes."""
         z_g, z_hat_g = self._quantize_z(y, gains, z)
-        means_g, scales_g = self._gaussian_params(z_hat_g * gains.z_inv, gains, exact)
-        return z_g, z_hat_g, means_g, scale_indexes(scales_g, self.gaussian_conditional.scale_table)
+        hyper = self._hyper_params(z_hat_g * gains.z_inv, exact)
+        y_g = (y * gains.y).double() if exact else y * gains.y
+        y_hat_g, means_g, scales_g = self._latent_params(y_g, hyper, gains, exact, torch.round)
+        indexes = scale_indexes(scales_g, self.gaussian_conditional.scale_table)
+        return {"z_g": z_g, "z_hat_g": z_hat_g, "y_g": y_g, "y_hat_g": y_hat_g, "means_g": means_g,
+                "indexes": indexes}
 
     def _quantize_z(self, y: Tensor, gains: Gains, z: Tensor | None = None,
                     rounding: Callable[[Tensor], Tensor] = torch.round) -> tuple[Tensor, Tensor]:
@@ -118,10 +138,10 @@ class GainHyperpriorLatentCodec(nn.Module):
     def forward(self, y: Tensor, gains: Gains) -> dict[str, Any]:
         z_g = self.h_a(y) * gains.z
         z_hat_g, z_likelihoods = self.entropy_bottleneck(z_g)
-        means_g, scales_g = self._gaussian_params(z_hat_g * gains.z_inv, gains)
+        hyper = self._hyper_params(z_hat_g * gains.z_inv)
         y_g = y * gains.y
+        y_hat_g, means_g, scales_g = self._latent_params(y_g, hyper, gains, not self.training, round_ste)
         _, y_likelihoods = self.gaussian_conditional(y_g, scales_g, means=means_g)
-        y_hat_g = round_ste(y_g - means_g) + means_g
         return {
             "y_hat": y_hat_g.to(y.dtype) * gains.y_inv,
             "likelihoods": {"y": y_likelihoods, "z": z_likelihoods},
@@ -130,11 +150,11 @@ class GainHyperpriorLatentCodec(nn.Module):
     def coded_forward(self, y: Tensor, gains: Gains) -> dict[str, Any]:
         """``forward`` with the coder's own quantization: ``z`` and ``y`` rounded around the factorized
         prior's medians and the predicted means, as :meth:`compress` rounds them, with straight-through
-        gradients, and the likelihoods of those very symbols (σ unquantized, ``h_s`` in the caller's
-        precision). Differentiable in ``y``: the loss that encoder-side refinement descends."""
+        gradients, and the likelihoods of those very symbols (σ unquantized, entropy parameters in the
+        caller's precision). Differentiable in ``y``: the loss that encoder-side refinement descends."""
         _, z_hat_g = self._quantize_z(y, gains, rounding=round_ste)
-        means_g, scales_g = self._gaussian_params(z_hat_g * gains.z_inv, gains, exact=False)
-        y_hat_g = round_ste(y * gains.y - means_g) + means_g
+        hyper = self._hyper_params(z_hat_g * gains.z_inv, exact=False)
+        y_hat_g, means_g, scales_g = self._latent_params(y * gains.y, hyper, gains, False, round_ste)
         conditional = self.gaussian_conditional
         y_likelihoods = conditional.likelihood_lower_bound(conditional._likelihood(y_hat_g, scales_g, means_g))
         return {
@@ -146,16 +166,18 @@ class GainHyperpriorLatentCodec(nn.Module):
     def compress(self, y: Tensor, gains: Gains, z: Tensor | None = None) -> dict[str, Any]:
         """``z``: ``h_a(y)``, which does not depend on the gains, when the caller has it (a rate
         search codes one ``y`` at many rates)."""
-        z_g, z_hat_g, means_g, indexes = self._symbol_params(y, gains, z)
-        z_strings = self.entropy_bottleneck.compress(z_g)
-        y_g = (y * gains.y).double()
-        y_strings = self.gaussian_conditional.compress(y_g, indexes, means=means_g)
-        y_hat_g = torch.round(y_g - means_g) + means_g
+        symbols = self._symbols(y, gains, z, exact=True)
+        z_strings = self.entropy_bottleneck.compress(symbols["z_g"])
+        y_strings = self._compress_y(symbols["y_g"], symbols["indexes"], symbols["means_g"])
         return {
-            "strings": [y_strings, z_strings],
-            "shape": tuple(z_g.shape[-2:]),
-            "y_hat": y_hat_g.float() * gains.y_inv,
+            "strings": [*y_strings, z_strings],
+            "shape": tuple(symbols["z_g"].shape[-2:]),
+            "y_hat": symbols["y_hat_g"].float() * gains.y_inv,
         }
+
+    def _compress_y(self, y_g: Tensor, indexes: Tensor, means_g: Tensor) -> list[list[bytes]]:
+        """The latent's strings (one list per string, one entry per batch item)."""
+        return [self.gaussian_conditional.compress(y_g, indexes, means=means_g)]
 
     @torch.inference_mode()
     def decompress(self, strings: list[list[bytes]], shape: tuple[int, int], gains: Gains) -> dict[str, Any]:
@@ -173,13 +195,12 @@ class GainHyperpriorLatentCodec(nn.Module):
     @torch.inference_mode()
     def estimate_bits(self, y: Tensor, gains: Gains, z: Tensor | None = None) -> float:
         """What :meth:`compress` would code, in bits, without coding it: the same symbols under the
-        coder's own scale table, with ``h_s`` in the caller's precision instead of float64 (float32 is
-        three times faster on a CPU, bfloat16 under autocast three times faster again; a symbol whose
-        σ sits on a table boundary may change bin). The strings come out within about 1 % of it; a
-        rate search uses it to get near its target before the real encodes."""
-        _, z_hat_g, means_g, indexes = self._symbol_params(y, gains, z, exact=False)
-        y_hat_g = torch.round(y * gains.y - means_g) + means_g
-        bits = self._symbol_bits(y_hat_g, means_g, indexes, z_hat_g)
+        coder's own scale table, with the entropy parameters in the caller's precision instead of
+        float64 (float32 is three times faster on a CPU, bfloat16 under autocast three times faster
+        again; a symbol whose σ sits on a table boundary may change bin). The strings come out within
+        about 1 % of it; a rate search uses it to get near its target before the real encodes."""
+        symbols = self._symbols(y, gains, z, exact=False)
+        bits = self._symbol_bits(symbols["y_hat_g"], symbols["means_g"], symbols["indexes"], symbols["z_hat_g"])
         return float(bits["y"].double().sum() + bits["z"].double().sum())
 
     def _symbol_bits(self, y_hat_g: Tensor, means_g: Tensor, indexes: Tensor, z_hat_g: Tensor) -> dict[str, Tensor]:
@@ -191,12 +212,17 @@ class GainHyperpriorLatentCodec(nn.Module):
         return {"y": -torch.log2(y_likelihood).sum(1).float(), "z": -torch.log2(z_likelihood).sum(1).float()}
 
     def _decode(self, strings: list[list[bytes]], shape: tuple[int, int], gains: Gains) -> dict[str, Tensor]:
-        y_strings, z_strings = strings
+        *y_strings, z_strings = strings
         z_hat_g = self.entropy_bottleneck.decompress(z_strings, shape)
-        means_g, scales_g = self._gaussian_params(z_hat_g * gains.z_inv, gains)
+        hyper = self._hyper_params(z_hat_g * gains.z_inv, exact=True)
+        return {"z_hat_g": z_hat_g, **self._decode_y(y_strings, hyper, gains)}
+
+    def _decode_y(self, y_strings: list[list[bytes]], hyper: Tensor, gains: Gains) -> dict[str, Tensor]:
+        """ŷ_g with the means and scale-table indexes its symbols were decoded with."""
+        means_g, scales_g = self._gained(hyper, gains)
         indexes = scale_indexes(scales_g, self.gaussian_conditional.scale_table)
-        y_hat_g = self.gaussian_conditional.decompress(y_strings, indexes, means=means_g)
-        return {"y_hat_g": y_hat_g, "z_hat_g": z_hat_g, "means_g": means_g, "indexes": indexes}
+        y_hat_g = self.gaussian_conditional.decompress(y_strings[0], indexes, means=means_g)
+        return {"y_hat_g": y_hat_g, "means_g": means_g, "indexes": indexes}
 
 
 def _factorized_likelihood(bottleneck: EntropyBottleneck, z_hat: Tensor) -> Tensor:

@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 from ..errors import InputError
+from ..nn.hyperprior import ARCHITECTURES
 
 TUNABLE: dict[str, type] = {"steps": int, "crop": int, "batch": int, "lr": float, "aux_lr": float, "clip": float,
                             "val_every": int, "val_images": int, "log_every": int, "save_every_s": float,
@@ -18,7 +19,7 @@ TUNABLE: dict[str, type] = {"steps": int, "crop": int, "batch": int, "lr": float
                             "roi_background_weight": float, "roi_lpips_weight": float}
 LISTS = ("levels", "lr_milestones", "val_levels", "roi_alpha_range", "lambdas")
 CHOICES = {"lpips_net": ("alex", "vgg", "squeeze"), "device": ("auto", "cpu", "cuda"),
-           "amp": ("auto", "off", "bf16", "fp16")}
+           "amp": ("auto", "off", "bf16", "fp16"), "architecture": ARCHITECTURES}
 
 
 def add_train_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:

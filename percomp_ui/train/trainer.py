@@ -53,7 +53,8 @@ from torch import Tensor, nn
 
 from ..hardware import describe_device
 from ..nn.gain import extend_log_gains
-from ..nn.hyperprior import DEFAULT_LAMBDAS, GainedMeanScaleHyperprior, HyperpriorConfig
+from ..nn.checkerboard import checkerboard_state_from
+from ..nn.hyperprior import CHECKERBOARD, DEFAULT_LAMBDAS, MEAN_SCALE, GainedMeanScaleHyperprior, HyperpriorConfig
 from ..zoo import SEED000_FAMILY, load_model, save_checkpoint
 from . import distributed
 from .clock import StepClock
@@ -77,6 +78,9 @@ class TrainConfig:
     N: int = 128
     M: int = 192
     lambdas: list[float] = field(default_factory=lambda: list(DEFAULT_LAMBDAS))
+    # MEAN_SCALE, or CHECKERBOARD: the same plus a checkerboard context; --init-from a MEAN_SCALE
+    # checkpoint starts it with the context's output at zero, coding what the checkpoint coded
+    architecture: str = MEAN_SCALE
     # 256-px crops (the hyper-latent gets 4×4 positions a crop, not 2×2): on Kodak 500 such steps beat
     # 13 000 of 128-px, batch 8 at the same pixels per batch (docs/results.md, "Crop size")
     crop: int = 256
@@ -164,7 +168,8 @@ class Trainer:
             shared = self.dist.world_size if self.device.type == "cpu" else 1
             torch.set_num_threads(max(1, c.threads // shared))
         torch.manual_seed(c.seed)
-        self.model = GainedMeanScaleHyperprior(HyperpriorConfig(N=c.N, M=c.M, lambdas=tuple(c.lambdas)))
+        self.model = GainedMeanScaleHyperprior(HyperpriorConfig(N=c.N, M=c.M, lambdas=tuple(c.lambdas),
+                                                                architecture=c.architecture))
         self.model.to(self.device)
         self.model.train()
         aux = {n for n, _ in self.model.named_parameters() if n.endswith(".quantiles")}
@@ -234,6 +239,11 @@ class Trainer:
         if model.config.lambdas != mine.lambdas:  # a longer ladder: extrapolate the new levels' gains
             for key in [k for k in state if k.endswith(("log_gain", "log_gain_inv"))]:
                 state[key] = extend_log_gains(state[key], model.config.lambdas, mine.lambdas)
+        if (model.config.architecture, mine.architecture) == (MEAN_SCALE, CHECKERBOARD):
+            state = checkerboard_state_from(state, self.model)
+        elif model.config.architecture != mine.architecture:
+            raise ValueError(f"checkpoint {name!r} is a {model.config.architecture}; this run trains a "
+                             f"{mine.architecture}")
         self.model.load_state_dict(state)
         self.step = int(card.get("training", {}).get("steps", 0))
         self.wall_s = float(card.get("training", {}).get("wall_time_s", 0.0))
@@ -380,15 +390,16 @@ class Trainer:
         model.eval()
         model.update(force=True)
         perceptual = c.beta or (c.gamma and self.lpips is not None)
+        network = "variable-rate mean-scale hyperprior with gain units" + (
+            " and a checkerboard context" if c.architecture == CHECKERBOARD else "")
         if c.roi:
-            description = ("ROI variable-rate mean-scale hyperprior with gain units, trained with seed-003 "
-                           "ROI-scaled latents and the ROI / background loss")
+            description = f"ROI {network}, trained with seed-003 ROI-scaled latents and the ROI / background loss"
         elif perceptual:
             trained = "" if c.levels is None else " at λ " + trained_lambdas(c.levels, c.lambdas)
             description = ("seed-000 perceptual fine-tune (eq. 1: α·MSE + β·(1 − MS-SSIM) + γ·LPIPS)" + trained
-                           + " of a variable-rate mean-scale hyperprior with gain units")
+                           + f" of a {network}")
         else:
-            description = "BASE variable-rate mean-scale hyperprior with gain units (MSE)"
+            description = f"BASE {network} (MSE)"
         card = {
             "description": description,
             "roi": c.roi,
@@ -399,7 +410,7 @@ class Trainer:
                 "wall_time_s": round(self.wall_s),
                 "device": self._device_name(),
                 "recipe": {k: v for k, v in asdict(c).items()
-                           if k not in ("data", "val", "export_name", "N", "M", "lambdas")},
+                           if k not in ("data", "val", "export_name", "N", "M", "lambdas", "architecture")},
                 "loss": self.loss_description(),
                 "lpips": self.lpips_status,
                 **({"fine_tune": self.fine_tune_record()} if self.origin else {}),
@@ -507,7 +518,7 @@ def _merge_runtime_options(saved: TrainConfig, given: TrainConfig | None) -> Tra
     """A resumed run keeps its model shape and λ ladder; schedule options may change between sessions."""
     if given is None:
         return saved
-    fixed = ("N", "M", "lambdas")
+    fixed = ("N", "M", "lambdas", "architecture")
     mismatched = [k for k in fixed if getattr(saved, k) != getattr(given, k)]
     if mismatched:
         raise ValueError(f"run was started with other {', '.join(mismatched)}; use a new run folder")
