@@ -1,7 +1,9 @@
 """Encode/decode time of a 768×512 image: percomp's codec vs CompressAI's MeanScaleHyperprior.
 
 Both networks get the same transform and entropy-model weights (the shipped checkpoint when one
-exists, otherwise a seeded untrained net), so the timing compares implementations, not models.
+exists, otherwise a seeded untrained net), so the timing compares implementations, not models. For
+a checkerboard-context model the twin is the same network without the context, so the ratios then
+include what the context's second pass costs.
 Encode = image → entropy-coded strings (percomp: the whole ``.pcmp`` file); decode = strings → image.
 percomp runs at the rate whose file matches CompressAI's bit count (or ``--rate``), so both code
 the same amount of information, once with float32 transforms (exact, the CLI default) and once
@@ -42,14 +44,18 @@ def median_time(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
     return statistics.median(times), result
 
 
+CONTEXT_PREFIXES = ("latent_codec.context.", "latent_codec.entropy_parameters.")
+
+
 def compressai_twin(model: GainedMeanScaleHyperprior) -> MeanScaleHyperprior:
-    """CompressAI's MeanScaleHyperprior carrying our transform and entropy-model weights."""
+    """CompressAI's MeanScaleHyperprior carrying our transform and entropy-model weights (a
+    checkerboard model's context has no counterpart there and is left out)."""
     twin = MeanScaleHyperprior(model.config.N, model.config.M).eval()
     state = {}
     for key, value in model.state_dict().items():
         if key.startswith(("g_a.", "g_s.")):
             state[key] = value
-        elif key.startswith("latent_codec."):
+        elif key.startswith("latent_codec.") and not key.startswith(CONTEXT_PREFIXES):
             state[key.removeprefix("latent_codec.")] = value
     twin.load_state_dict(state, strict=True)
     return twin

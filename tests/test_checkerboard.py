@@ -11,7 +11,7 @@ from conftest import TINY_CONFIG, make_image, make_tiny_model
 
 from percomp_ui.codec import LearnedCodec
 from percomp_ui.errors import StreamError
-from percomp_ui.nn.checkerboard import anchor_mask, checkerboard_state_from
+from percomp_ui.nn.checkerboard import anchor_mask, checkerboard_state_from, context_model, non_anchor_context
 from percomp_ui.nn.hyperprior import CHECKERBOARD, MEAN_SCALE, GainedMeanScaleHyperprior, HyperpriorConfig
 from percomp_ui.roi.mask import RoiRequest
 from percomp_ui.zoo import load_model, save_checkpoint
@@ -44,6 +44,15 @@ def live() -> GainedMeanScaleHyperprior:
 def test_anchor_mask_is_a_checkerboard() -> None:
     mask = anchor_mask(3, 4)
     assert mask.tolist() == [[True, False, True, False], [False, True, False, True], [True, False, True, False]]
+
+
+@pytest.mark.parametrize("size", [(4, 6), (8, 8), (3, 5), (12, 4)])
+def test_the_non_anchor_context_is_the_full_convolution_at_the_non_anchors(size: tuple[int, int]) -> None:
+    torch.manual_seed(0)
+    context = context_model(8).double()
+    y = torch.randn(2, 8, *size, dtype=torch.float64)
+    expected = context(y)[..., ~anchor_mask(*size)]
+    assert torch.allclose(non_anchor_context(context, y), expected, rtol=0, atol=1e-12)
 
 
 def test_from_a_mean_scale_checkpoint_it_codes_the_same_bits_until_the_context_learns() -> None:

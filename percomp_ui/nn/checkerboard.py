@@ -34,6 +34,7 @@ from typing import Callable
 import torch
 from compressai.models.utils import conv
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 from .latent_codec import GainHyperpriorLatentCodec, Gains, scale_indexes
 
@@ -64,6 +65,20 @@ def entropy_parameters(M: int) -> nn.Sequential:
     )
 
 
+def non_anchor_context(context: nn.Conv2d, y_hat: Tensor) -> Tensor:
+    """``context(y_hat)[..., ~anchor_mask(h, w)]`` (B, C, N) for even h and w, computing only those
+    outputs: two stride-2 convolutions, one for the non-anchors of the even rows (odd columns) and
+    one for those of the odd rows (even columns), interleaved back into row-major order."""
+    batch, _, height, width = y_hat.shape
+    if height % 2 or width % 2:  # no latent of a ×64-padded image; kept exact for any other caller
+        return context(y_hat)[..., ~anchor_mask(height, width, y_hat.device)]
+    pad = context.kernel_size[0] // 2
+    padded = F.pad(y_hat, (pad, pad, pad, pad))
+    even_rows = F.conv2d(padded[..., :, 1:], context.weight, context.bias, stride=2)
+    odd_rows = F.conv2d(padded[..., 1:, :], context.weight, context.bias, stride=2)
+    return torch.stack([even_rows, odd_rows], 3).reshape(batch, -1, height * width // 2)
+
+
 class GainCheckerboardLatentCodec(GainHyperpriorLatentCodec):
     num_strings = 3  # [y anchors, y non-anchors, z]
 
@@ -79,8 +94,13 @@ class GainCheckerboardLatentCodec(GainHyperpriorLatentCodec):
         context, parameters = (self._float64("context"), self._float64("entropy_parameters")) if exact \
             else (self.context, self.entropy_parameters)
         y_hat = torch.where(anchors, y_hat_g * gains.y_inv.to(y_hat_g.dtype), 0)
-        correction = parameters(torch.cat([hyper, context(y_hat.to(hyper.dtype))], 1))
-        return self._gained(torch.where(anchors, hyper, hyper + correction), gains)
+        others = ~anchors
+        # context and 1×1 layers on the non-anchors only, (B, C, N, 1): half the work of the full map
+        features = non_anchor_context(context, y_hat.to(hyper.dtype))
+        correction = parameters(torch.cat([hyper[..., others], features], 1)[..., None])[..., 0]
+        refined = torch.zeros_like(hyper)
+        refined[..., others] = correction
+        return self._gained(torch.where(anchors, hyper, hyper + refined), gains)
 
     def _latent_params(self, y_g: Tensor, hyper: Tensor, gains: Gains, exact: bool,
                        rounding: Callable[[Tensor], Tensor]) -> tuple[Tensor, Tensor, Tensor]:
