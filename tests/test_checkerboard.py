@@ -150,6 +150,33 @@ def test_a_checkerboard_run_starts_from_a_mean_scale_checkpoint(tmp_path: Path, 
         trainer.save_state()
         Trainer(tmp_path / "run", TrainConfig(**{**config.__dict__, "architecture": MEAN_SCALE}))
     save_checkpoint(trainer.model, "cb", {}, zoo)
-    back = TrainConfig(data=[str(tmp_path)], N=CONFIG.N, M=CONFIG.M, init_from="cb", threads=1)
+    back = TrainConfig(data=[str(tmp_path)], N=CONFIG.N, M=CONFIG.M, init_from="cb", threads=1,
+                       architecture=MEAN_SCALE)
     with pytest.raises(ValueError, match="is a gained-checkerboard-hyperprior"):
         Trainer(tmp_path / "run2", back)
+
+
+def test_a_run_from_a_checkerboard_checkpoint_is_a_checkerboard_run_unless_told_otherwise(tmp_path: Path,
+                                                                                         monkeypatch) -> None:
+    """campaign.sh, the ROI and the seed-000 fine-tunes name no architecture: they follow the shipped BASE."""
+    import json
+
+    from percomp_ui.train.trainer import TrainConfig, Trainer
+
+    zoo = tmp_path / "zoo"
+    save_checkpoint(with_live_context(checkerboard_from(make_tiny_model(0))), "cb", {}, zoo)
+    monkeypatch.setenv("PERCOMP_CHECKPOINTS", str(zoo))
+    config = TrainConfig(data=[str(tmp_path)], N=CONFIG.N, M=CONFIG.M, init_from="cb", threads=1)
+    trainer = Trainer(tmp_path / "run", config)
+    assert trainer.config.architecture == CHECKERBOARD
+    assert trainer.model.latent_codec.num_strings == 3
+    trainer.save_state()
+    assert Trainer(tmp_path / "run", config).config.architecture == CHECKERBOARD  # resumed, still not named
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["architecture"] == CHECKERBOARD
+    old = tmp_path / "old"  # a run folder written before the option existed
+    Trainer(old, TrainConfig(data=[str(tmp_path)], N=CONFIG.N, M=CONFIG.M, threads=1)).save_state()
+    config_path = old / "config.json"
+    config_path.write_text(json.dumps({k: v for k, v in json.loads(config_path.read_text()).items()
+                                       if k != "architecture"}))
+    assert Trainer(old).config.architecture == MEAN_SCALE

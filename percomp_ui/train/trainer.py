@@ -44,7 +44,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +55,7 @@ from ..hardware import describe_device
 from ..nn.gain import extend_log_gains
 from ..nn.checkerboard import checkerboard_state_from
 from ..nn.hyperprior import CHECKERBOARD, DEFAULT_LAMBDAS, MEAN_SCALE, GainedMeanScaleHyperprior, HyperpriorConfig
-from ..zoo import SEED000_FAMILY, load_model, save_checkpoint
+from ..zoo import SEED000_FAMILY, load_model, read_card, save_checkpoint
 from . import distributed
 from .clock import StepClock
 from .data import CropSampler, load_validation
@@ -79,8 +79,10 @@ class TrainConfig:
     M: int = 192
     lambdas: list[float] = field(default_factory=lambda: list(DEFAULT_LAMBDAS))
     # MEAN_SCALE, or CHECKERBOARD: the same plus a checkerboard context; --init-from a MEAN_SCALE
-    # checkpoint starts it with the context's output at zero, coding what the checkpoint coded
-    architecture: str = MEAN_SCALE
+    # checkpoint starts it with the context's output at zero, coding what the checkpoint coded.
+    # None: a new run takes its init_from checkpoint's (else MEAN_SCALE); a run saved before the
+    # option existed is MEAN_SCALE
+    architecture: str | None = None
     # 256-px crops (the hyper-latent gets 4×4 positions a crop, not 2×2): on Kodak 500 such steps beat
     # 13 000 of 128-px, batch 8 at the same pixels per batch (docs/results.md, "Crop size")
     crop: int = 256
@@ -158,6 +160,9 @@ class Trainer:
             raise FileNotFoundError(f"{self.run_dir} holds no run and no config was given")
         else:
             self.config = config
+        if self.config.architecture is None:
+            self.config = replace(self.config, architecture=read_card(self.config.init_from)["config"]["architecture"]
+                                  if self.config.init_from and not config_path.exists() else MEAN_SCALE)
         c = self.config
         _check_config(c)
         use_cuda = c.device == "cuda" or (c.device == "auto" and torch.cuda.is_available())
@@ -516,8 +521,11 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
 
 def _merge_runtime_options(saved: TrainConfig, given: TrainConfig | None) -> TrainConfig:
     """A resumed run keeps its model shape and λ ladder; schedule options may change between sessions."""
+    saved = replace(saved, architecture=saved.architecture or MEAN_SCALE)  # saved before the option existed
     if given is None:
         return saved
+    if given.architecture is None:  # not asked for: the run's own
+        given = replace(given, architecture=saved.architecture)
     fixed = ("N", "M", "lambdas", "architecture")
     mismatched = [k for k in fixed if getattr(saved, k) != getattr(given, k)]
     if mismatched:
