@@ -25,7 +25,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from percomp_ui.fileio import atomic_write
-from percomp_ui.nn.checkerboard import checkerboard_state_from
+from percomp_ui.nn.checkerboard import CONTEXT_PREFIXES, checkerboard_state_from
 from percomp_ui.nn.hyperprior import CHECKERBOARD, GainedMeanScaleHyperprior, HyperpriorConfig
 from percomp_ui.train.data import CropSampler, load_validation
 from percomp_ui.train.losses import bits_per_pixel
@@ -33,7 +33,6 @@ from percomp_ui.zoo import load_model
 
 ROOT = Path(__file__).resolve().parent.parent
 CROP, BATCH, LEVELS = 256, 8, (1, 3, 5, 7)
-CONTEXT_PREFIXES = ("latent_codec.context.", "latent_codec.entropy_parameters.")
 
 
 def with_context(model: GainedMeanScaleHyperprior) -> GainedMeanScaleHyperprior:

@@ -28,6 +28,7 @@ from percomp_ui.codec import LearnedCodec, native_bfloat16
 from percomp_ui.hardware import cpu_model
 from percomp_ui.metrics import psnr_rgb
 from percomp_ui.images import load_image, rgb_to_tensor, tensor_to_rgb
+from percomp_ui.nn.checkerboard import CONTEXT_PREFIXES
 from percomp_ui.nn.hyperprior import GainedMeanScaleHyperprior
 from percomp_ui.zoo import default_checkpoint_dir, load_model
 
@@ -42,9 +43,6 @@ def median_time(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
         result = fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times), result
-
-
-CONTEXT_PREFIXES = ("latent_codec.context.", "latent_codec.entropy_parameters.")
 
 
 def compressai_twin(model: GainedMeanScaleHyperprior) -> MeanScaleHyperprior:

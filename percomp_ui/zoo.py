@@ -20,14 +20,14 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .errors import InputError, PercompError
+from .nn.checkerboard import CONTEXT_PREFIXES
 from .nn.hyperprior import GainedMeanScaleHyperprior, HyperpriorConfig
 
 WEIGHTS_HASH_BYTES = 8
 NAME_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
 SEED000_FAMILY = "seed-000"  # card "family" of the seed-000 perceptual fine-tunes (percomp choose's candidates)
 # Transform weights tolerate fp16 storage; gains, entropy-model parameters and CDF tables stay exact.
-HALF_PRECISION_PREFIXES = ("g_a.", "g_s.", "latent_codec.h_a.", "latent_codec.h_s.", "latent_codec.context.",
-                           "latent_codec.entropy_parameters.")
+HALF_PRECISION_PREFIXES = ("g_a.", "g_s.", "latent_codec.h_a.", "latent_codec.h_s.", *CONTEXT_PREFIXES)
 
 
 def default_checkpoint_dir() -> Path:

@@ -39,6 +39,8 @@ from torch.nn import functional as F
 from .latent_codec import GainHyperpriorLatentCodec, Gains, scale_indexes
 
 CONTEXT_KERNEL = 5  # the anchors within a 5×5 window around each non-anchor (He et al. 2021)
+# state-dict prefixes of the context's weights within a model (what a mean-scale checkpoint lacks)
+CONTEXT_PREFIXES = ("latent_codec.context.", "latent_codec.entropy_parameters.")
 
 
 def anchor_mask(height: int, width: int, device: torch.device | str = "cpu") -> Tensor:
@@ -139,7 +141,7 @@ def checkerboard_state_from(state: dict[str, Tensor], model: nn.Module) -> dict[
     weights: the checkerboard model it loads into codes exactly what the checkpoint coded."""
     own = model.state_dict()
     missing = {k for k in own if k not in state}
-    if not all(k.startswith(("latent_codec.context.", "latent_codec.entropy_parameters.")) for k in missing):
+    if not all(k.startswith(CONTEXT_PREFIXES) for k in missing):
         raise ValueError(f"checkpoint lacks weights other than the context model's: {sorted(missing)[:3]}")
     return {**state, **{k: own[k] for k in missing}}
 

@@ -160,9 +160,9 @@ class Trainer:
             raise FileNotFoundError(f"{self.run_dir} holds no run and no config was given")
         else:
             self.config = config
-        if self.config.architecture is None:
+        if self.config.architecture is None:  # a new run (a resumed one has its own): its init_from checkpoint's
             self.config = replace(self.config, architecture=read_card(self.config.init_from)["config"]["architecture"]
-                                  if self.config.init_from and not config_path.exists() else MEAN_SCALE)
+                                  if self.config.init_from else MEAN_SCALE)
         c = self.config
         _check_config(c)
         use_cuda = c.device == "cuda" or (c.device == "auto" and torch.cuda.is_available())
