@@ -6,11 +6,15 @@ log-linearly along the grid, so :func:`search_rate` interpolates log(bpp) inside
 (regula falsi), aiming just under the target, with a plain bisection step after any step that failed
 to halve the bracket: it never does worse than bisection. It is pure: the caller says what a grid
 point measures (a real encode, or a cheap estimate of one).
+
+A search can also start where an earlier one on the same image ended (an app slider moves α or the
+target a little): secant steps (:func:`secant_grid`) from the earlier answer, with the curve's slope
+there (:func:`local_slope`), then :func:`bracket` turns whatever was measured into a search bracket.
 """
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 
 # Accept a point this close under the target without searching further.
 BPP_TOLERANCE = 0.005
@@ -42,3 +46,30 @@ def search_rate(measure: Callable[[int], float], lo: Point, hi: Point, target: f
             hi = (grid, bpp)
         bisect_next = not bisect_next and hi[0] - lo[0] > width // 2
     return lo, hi
+
+
+def bracket(points: Mapping[int, float], target: float) -> tuple[Point | None, Point | None]:
+    """The tightest bracket that measured ``points`` (grid → bpp) give: ``lo`` the highest grid whose bpp
+    is ≤ ``target``, ``hi`` the lowest grid above it whose bpp is over; None for a side nothing shows."""
+    under = [grid for grid, bpp in points.items() if bpp <= target]
+    lo = max(under) if under else None
+    over = [grid for grid, bpp in points.items() if bpp > target and (lo is None or grid > lo)]
+    hi = min(over) if over else None
+    return (None if lo is None else (lo, points[lo])), (None if hi is None else (hi, points[hi]))
+
+
+def local_slope(points: Mapping[int, float], grid: int, min_change: float = 0.01) -> float | None:
+    """d log(bpp) / d grid near ``grid``: from the two measured points closest around it whose bpp
+    differ by at least ``min_change`` (relative; nearer points would measure the estimates' noise)."""
+    pairs = [((a, points[a]), (b, points[b])) for a in points for b in points
+             if a < b and points[a] > 0 and points[b] > 0 and abs(math.log(points[b] / points[a])) >= min_change]
+    if not pairs:
+        return None
+    (a, bpp_a), (b, bpp_b) = min(pairs, key=lambda pair: max(abs(pair[0][0] - grid), abs(pair[1][0] - grid)))
+    return math.log(bpp_b / bpp_a) / (b - a)
+
+
+def secant_grid(point: Point, slope: float, target: float) -> int:
+    """The grid at which a log-linear curve through ``point`` with ``slope`` reaches ``target``."""
+    grid, bpp = point
+    return grid + math.floor((math.log(target) - math.log(bpp)) / slope)

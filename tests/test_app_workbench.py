@@ -214,6 +214,23 @@ def test_alpha_and_bpp_changes_reuse_the_analysis_and_the_masks(session: Session
     assert after[ROI] != before[ROI]
 
 
+def test_the_analysis_of_every_zoo_model_stays_cached(role_zoo: Path, image_file: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """An update renders every learned model of the zoo (five here): none of their analyses may be
+    evicted by the others before the next α or bpp change."""
+    pool = CodecPool(role_zoo, "cpu", "float32")
+    session = Session(pool)
+    session.open(image_file, image_file.name)
+    everything(session, settings(TARGET, model="base"))
+    calls = []
+    for name in pool.zoo.cards:
+        codec, real = pool.codec(name), pool.codec(name).prepare
+        monkeypatch.setattr(codec, "prepare", lambda rgb, name=name, real=real: calls.append(name) or real(rgb))
+    everything(session, settings(TARGET, model="base", alpha=0.3))
+    everything(session, settings(TARGET * 0.8, model="base", alpha=0.3))
+    assert calls == []
+
+
 def test_smaller_alpha_moves_bits_into_the_roi(session: Session) -> None:
     painted = np.zeros((HEIGHT, WIDTH), np.uint8)
     painted[:, : WIDTH // 2] = 255

@@ -252,7 +252,9 @@ class Session:
         self.image: LoadedImage | None = None
         self.name = ""
         self.digest = ""
-        self._prepared = Lru(4)
+        # every zoo model's analysis of the current image: one update renders them all (BASE, ROI,
+        # four seed-000 candidates), so a smaller cache would evict the ROI model's before the next α
+        self._prepared = Lru(max(4, len(pool.zoo.cards)))
         self._masks = Lru(4)
         self._results = Lru()
         self._metrics = Lru(4 * CACHE_ENTRIES)
