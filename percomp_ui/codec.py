@@ -314,7 +314,7 @@ class LearnedCodec:
             return lo is not None and lo[1] >= aim * (1 - ESTIMATE_TOLERANCE)
 
         if last is not None and not settled():
-            point, slope = (last.answer, estimated(min(last.answer, top))), last.slope
+            point, slope = (last.answer, estimated(last.answer)), last.slope
             for _ in range(WARM_STEPS):
                 grid = min(max(secant_grid(point, slope, aim), 0), top)
                 if grid in estimates:

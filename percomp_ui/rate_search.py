@@ -14,7 +14,7 @@ there (:func:`local_slope`), then :func:`bracket` turns whatever was measured in
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 
 # Accept a point this close under the target without searching further.
 BPP_TOLERANCE = 0.005
