@@ -271,14 +271,14 @@ class LearnedCodec:
         first = real(guess)
         ratio = first / estimated(guess)
         if first < target_bpp * (1 - BPP_TOLERANCE):  # upwards, below the first point the scaled estimates put over it
-            uppers = ((g, estimated(g) * ratio) for g in (hi[0] if hi else top, top) if g > guess)
+            uppers = ((g, estimated(g) * ratio) for g in ((hi[0], top) if hi else (top,)) if g > guess)
             ceiling = next(((g, b) for g, b in uppers if b > target_bpp), None)
             if ceiling is None and guess < top:
                 ceiling = (top, real(top))
             if ceiling is not None and ceiling[1] > target_bpp:
                 search_rate(real, (guess, first), ceiling, target_bpp)
         elif first > target_bpp:  # downwards, above the first point the scaled estimates put under the target
-            lowers = ((g, estimated(g) * ratio) for g in (lo[0] if lo else 0, 0) if g < guess)
+            lowers = ((g, estimated(g) * ratio) for g in ((lo[0], 0) if lo else (0,)) if g < guess)
             floor = next(((g, b) for g, b in lowers if b <= target_bpp), None)
             if floor is not None:
                 search_rate(real, floor, (guess, first), target_bpp)
@@ -309,24 +309,24 @@ class LearnedCodec:
         the previous search's when the ROI is the same)."""
         aim = target_bpp * (1 - BPP_TOLERANCE / 2)
 
-        def settled() -> bool:  # an estimate already within the tolerance under the aim
-            lo, _ = bracket(estimates, aim)
+        def close(lo: Point | None) -> bool:  # an estimate already within the tolerance under the aim
             return lo is not None and lo[1] >= aim * (1 - ESTIMATE_TOLERANCE)
 
-        if last is not None and not settled():
+        if last is not None and not close(bracket(estimates, aim)[0]):
             point, slope = (last.answer, estimated(last.answer)), last.slope
             for _ in range(WARM_STEPS):
                 grid = min(max(secant_grid(point, slope, aim), 0), top)
                 if grid in estimates:
                     break
                 step = (grid, estimated(grid))
-                if settled() or all(bracket(estimates, aim)):
+                lo, hi = bracket(estimates, aim)
+                if close(lo) or (lo and hi):
                     break
                 secant = local_slope({point[0]: point[1], grid: step[1]}, grid, 0.0)
                 slope = secant if secant and secant > 0 else slope
                 point = step
         lo, hi = bracket(estimates, aim)
-        if settled():
+        if close(lo):
             return lo[0], (lo, hi)
         if hi is None:
             if estimated(top) <= target_bpp:
