@@ -122,8 +122,11 @@ if [ ! -f "$RUN/config.json" ]; then
             args+=(--roi --export-name roi-vr --roi-background-weight "${ROI_BG_WEIGHT:-0.005}" --init-from "$origin")
         else
             # INIT=roi-vr: an MSE phase on the ROI fine-tune of the shipped BASE (with LR=1e-5 that is
-            # how base-vr 7e86bfe132cb925c was made: docs/results.md)
-            args+=(--init-from "${INIT:-base-vr}" --export-name base-vr)
+            # how base-vr 7e86bfe132cb925c was made: docs/results.md). One 512-px crop a batch (the
+            # pixels of four 256-px ones; only the training photos ≥ 512 px): from base-vr 9b4d22bc,
+            # 250 steps at lr 2e-5 moved Kodak-8's curve −2.2 % where 256-px crops moved it −0.3 %
+            # (benchmarks/recipe_compare.py; CROP and BATCH override)
+            args+=(--init-from "${INIT:-base-vr}" --export-name base-vr --crop "${CROP:-512}" --batch "${BATCH:-1}")
         fi
     fi
 fi
