@@ -151,6 +151,16 @@ def test_a_run_whose_start_fails_leaves_nothing_to_resume(image_folder: Path, tm
     assert not (run / "config.json").exists()  # a corrected second call starts afresh, not from this config
 
 
+def test_a_run_starts_from_the_zoo_it_is_given(image_folder: Path, tmp_path: Path, tiny_zoo: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """``percomp train --zoo Z --init-from M`` reads M from Z (a GPU session's .gpu/zoo), not the default zoo."""
+    monkeypatch.setenv("PERCOMP_CHECKPOINTS", str(tmp_path / "empty"))
+    trainer = Trainer(tmp_path / "run", tiny_config(image_folder, init_from="tiny"), zoo=tiny_zoo)
+    source, _ = load_model("tiny", tiny_zoo)
+    for key, value in source.state_dict().items():
+        assert torch.equal(value, trainer.model.state_dict()[key]), key
+
+
 def test_the_last_step_of_a_run_is_validated_and_exported(image_folder: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     Trainer(run, tiny_config(image_folder, steps=6)).run(progress=False)  # val_every 4

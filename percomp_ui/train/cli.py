@@ -33,7 +33,7 @@ def add_train_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentP
     p.add_argument("--N", type=int)
     p.add_argument("--M", type=int)
     p.add_argument("--export-name")
-    p.add_argument("--init-from", help="start a new run from this zoo checkpoint (e.g. base-vr)")
+    p.add_argument("--init-from", help="start a new run from this checkpoint of --zoo (e.g. base-vr)")
     for name, kind in TUNABLE.items():
         p.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind)
     p.add_argument("--lambdas", type=float, nargs="+",
@@ -53,6 +53,15 @@ def add_train_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentP
     p.add_argument("--roi-alpha-range", dest="roi_alpha_range", type=float, nargs=2, metavar=("LOW", "HIGH"),
                    help="with --roi: α drawn log-uniformly in this range per crop (default 0.25 3)")
     p.set_defaults(run=cmd_train)
+
+    p = sub.add_parser("pack-crops", parents=[common],
+                       help="training photos → a folder of JPEG crops within a byte budget (for a GPU session)")
+    p.add_argument("folders", type=Path, nargs="+", help="training image folders")
+    p.add_argument("--out", type=Path, required=True, help="a new folder for the crops")
+    p.add_argument("--crop", type=int, default=512, help="crop side in px (default 512)")
+    p.add_argument("--budget-mb", type=float, required=True, help="the most the crops may take, in MiB")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(run=cmd_pack_crops)
 
     p = sub.add_parser("export", help="copy a run's best weights into a zoo folder", parents=[common])
     p.add_argument("run_dir", type=Path)
@@ -83,12 +92,24 @@ def cmd_train(args: argparse.Namespace) -> int:
     from . import distributed
 
     try:
-        trainer = Trainer(args.run_dir, config)
+        trainer = Trainer(args.run_dir, config, zoo=args.zoo)
         trainer.run(max_steps=args.max_steps, progress=not args.no_progress)
     except ValueError as error:
         raise InputError(str(error)) from None
     finally:
         distributed.cleanup()
+    return 0
+
+
+def cmd_pack_crops(args: argparse.Namespace) -> int:
+    from .pack import pack_crops
+
+    for folder in args.folders:
+        if not folder.is_dir():
+            raise InputError(f"{folder}: no such folder")
+    manifest = pack_crops(args.folders, args.out, args.crop, round(args.budget_mb * 2**20), args.seed)
+    print(f"packed {manifest['count']} crops of {args.crop} px ({manifest['bytes'] / 2**20:.1f} MiB) "
+          f"from {manifest['photos_available']} photos into {args.out}")
     return 0
 
 

@@ -149,8 +149,10 @@ class TrainingForward(nn.Module):
 
 
 class Trainer:
-    def __init__(self, run_dir: Path, config: TrainConfig | None = None) -> None:
+    def __init__(self, run_dir: Path, config: TrainConfig | None = None, zoo: Path | None = None) -> None:
+        """``zoo``: where ``init_from`` is read (default: :func:`percomp_ui.zoo.default_checkpoint_dir`)."""
         self.run_dir = Path(run_dir)
+        self.zoo = zoo
         self.run_dir.mkdir(parents=True, exist_ok=True)
         config_path = self.run_dir / "config.json"
         if config_path.exists():
@@ -161,7 +163,7 @@ class Trainer:
         else:
             self.config = config
         if self.config.architecture is None:  # a new run (a resumed one has its own): its init_from checkpoint's
-            self.config = replace(self.config, architecture=read_card(self.config.init_from)["config"]["architecture"]
+            self.config = replace(self.config, architecture=read_card(self.config.init_from, zoo)["config"]["architecture"]
                                   if self.config.init_from else MEAN_SCALE)
         c = self.config
         _check_config(c)
@@ -236,7 +238,7 @@ class Trainer:
 
     def _init_from_checkpoint(self, name: str) -> None:
         """Continue a campaign on a new machine from shipped weights (the optimizer starts fresh)."""
-        model, card = load_model(name)
+        model, card = load_model(name, self.zoo)
         state = model.state_dict()
         mine = self.model.config
         if (model.config.N, model.config.M) != (mine.N, mine.M):
