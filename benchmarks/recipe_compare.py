@@ -7,7 +7,9 @@ PSNR per validated rate level, and the objective); the reference checkpoint is v
 same code on the runs' settings (images, levels, λ ladder, loss weights), so a row reads as "how far
 these steps moved the curve from the weights they started from". BD-rate is PSNR, pchip over the
 validated levels (``percomp_ui.bdrate``); the objective's change is printed beside it because the two
-can disagree: a run may lower R + λ·D by sliding its rate levels along an unchanged curve.
+can disagree: a run may lower R + λ·D by sliding its rate levels along an unchanged curve. "train s"
+is the run's own training time at that validation (its clock leaves out the time it was paused), so
+recipes of different step costs compare at equal time too.
 
     .venv/bin/python benchmarks/recipe_compare.py RUN [RUN …] [--reference base-vr] [--out F.json]
 
@@ -31,7 +33,7 @@ from percomp_ui.zoo import read_card
 
 # what must agree between runs for their validations to be comparable
 VALIDATION_KEYS = ("val", "val_images", "val_levels", "lambdas", "alpha", "beta", "gamma", "roi")
-RECIPE_KEYS = ("crop", "batch", "lr", "architecture")
+RECIPE_KEYS = ("crop", "batch", "lr", "amp", "architecture")
 
 
 def curve(validation: dict[str, Any]) -> tuple[list[float], list[float]]:
@@ -51,6 +53,12 @@ def run_config(run: Path) -> dict[str, Any]:
     if not path.is_file():
         raise SystemExit(f"{run}: not a run folder (no config.json)")
     return json.loads(path.read_text())
+
+
+def origin_wall_s(run: Path) -> float:
+    """The training seconds a run inherited from the checkpoint it started from (0 without one)."""
+    origin = run / "origin.json"
+    return float(json.loads(origin.read_text()).get("wall_time_s", 0.0)) if origin.is_file() else 0.0
 
 
 def validate_checkpoint(name: str, config: dict[str, Any]) -> dict[str, Any]:
@@ -81,21 +89,22 @@ def main() -> int:
     print(f"reference {args.reference} ({card.get('weights_hash', 'unhashed')}): objective "
           f"{reference['objective']:.4f}, " + ", ".join(f"level {k} {v['bpp']:.4f} bpp {v['psnr']:.3f} dB"
                                                       for k, v in reference["levels"].items()))
-    print(f"{'run':<22} {'recipe':<36} {'step':>6} {'objective':>9} {'Δobj':>7} {'BD-rate':>8}")
+    print(f"{'run':<14} {'recipe':<34} {'step':>6} {'train s':>8} {'objective':>9} {'Δobj':>7} {'BD-rate':>8}")
     table: dict[str, Any] = {}
     for run, config in configs.items():
         recipe = {k: config.get(k) for k in RECIPE_KEYS}
+        start_s = origin_wall_s(run)
         rows = []
         lines = (run / "val.jsonl").read_text().splitlines() if (run / "val.jsonl").is_file() else []
         for validation in (json.loads(line) for line in lines if line.strip()):
-            rows.append({"step": validation["step"], "objective": validation["objective"],
-                         **compare(reference, validation)})
+            rows.append({"step": validation["step"], "train_s": round(validation["wall_s"] - start_s),
+                         "objective": validation["objective"], **compare(reference, validation)})
             r = rows[-1]
-            described = f"crop {recipe['crop']} batch {recipe['batch']} lr {recipe['lr']:g}"
-            print(f"{run.name:<22} {described:<36} {r['step']:>6} {r['objective']:>9.4f} "
+            described = f"crop {recipe['crop']} batch {recipe['batch']} lr {recipe['lr']:g} amp {recipe['amp']}"
+            print(f"{run.name:<14} {described:<34} {r['step']:>6} {r['train_s']:>8} {r['objective']:>9.4f} "
                   f"{r['objective_change']:>+6.2f}% {r['bd_rate_psnr']:>+7.2f}%")
         if not rows:
-            print(f"{run.name:<22} (no validation yet)")
+            print(f"{run.name:<14} (no validation yet)")
         table[run.name] = {"recipe": recipe, "validations": rows}
     if args.out:
         result = {"reference": {"name": args.reference, "weights_hash": card.get("weights_hash"),
