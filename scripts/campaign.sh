@@ -15,7 +15,7 @@
 # outside the work tree. On a machine without one, the run starts from the shipped checkpoint of MODEL
 # (roi-vr: of base-vr unless the shipped roi-vr was fine-tuned from the shipped base-vr), so steps
 # accumulate. Two cores run one trainer well: stop one before starting another. A new run's learning
-# rate is LR (default 1e-4); a new base-vr run starts from the shipped INIT (default base-vr; roi-vr).
+# rate is LR (default 1e-4; base-vr 2e-5); a new base-vr run starts from the shipped INIT (default base-vr; roi-vr).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODEL=${2:-base-vr}
@@ -107,11 +107,14 @@ if [ ! -f "$RUN/config.json" ]; then
     for d in "$SHARED"/datasets/train/*/; do args+=(--data "$d"); done
     args+=(--val "$SHARED/datasets/kodak" --threads "$(nproc)")
     if [ -f checkpoints/base-vr.json ]; then
-        # both fine-tune on the shipped BASE's ladder at lr 1e-4 (the first BASE run diverged at 5e-4
-        # after step 5 000); 1e-5 gains fast for ~1 700 steps and then stalls (Kodak-8, from step 16 306),
-        # so it is for `finalize`, not the campaign
+        # both fine-tune on the shipped BASE's ladder. roi-vr at lr 1e-4 (the first BASE run diverged at
+        # 5e-4 after step 5 000; 1e-5 gains fast for ~1 700 steps and then stalls: Kodak-8, from step
+        # 16 306). base-vr at 2e-5, the rate its 256-px and 512-px recipes were measured at (below);
+        # with one crop a batch its gradient is noisier than with the 128-px batches of 8 that 1e-4 suited
         read -ra ladder <<< "$(value checkpoints/base-vr.json config lambdas)"
-        args+=(--lr "${LR:-1e-4}" --lambdas "${ladder[@]}")
+        lr=1e-4
+        [ "$MODEL" = roi-vr ] || lr=2e-5
+        args+=(--lr "${LR:-$lr}" --lambdas "${ladder[@]}")
         if [ "$MODEL" = roi-vr ]; then
             # from the shipped BASE; from the shipped roi-vr instead only when it was fine-tuned from
             # these very BASE weights. The background weight w of eq. 4 (ROI_BG_WEIGHT, default 0.005)
