@@ -49,8 +49,8 @@ def encode_crop(rgb: np.ndarray, quality: int = JPEG_QUALITY) -> bytes:
 
 def pack_crops(folders: Sequence[Path], out: Path, crop: int, budget_bytes: int, seed: int = 0,
                quality: int = JPEG_QUALITY) -> dict[str, Any]:
-    """Write crops of the photos under ``folders`` into the new folder ``out`` while they fit in
-    ``budget_bytes`` (manifest included in the count only as written); returns the manifest."""
+    """Write crops of the photos under ``folders`` into the new folder ``out`` while their bytes fit in
+    ``budget_bytes`` (the small manifest written beside them is not counted); returns the manifest."""
     if crop < 64 or crop % 64:
         raise InputError(f"crop must be a multiple of 64, at least 64 (got {crop})")
     if budget_bytes <= 0:
@@ -79,7 +79,7 @@ def pack_crops(folders: Sequence[Path], out: Path, crop: int, budget_bytes: int,
     if not crops:
         raise InputError(f"no photo of at least {crop}×{crop} px fits in {budget_bytes} bytes")
     manifest = {"crop": crop, "quality": quality, "subsampling": "4:4:4", "seed": seed, "count": len(crops),
-                "bytes": spent, "budget_bytes": budget_bytes, "photos_too_small": too_small, "photos_available": len(photos),
-                "sources": [str(f) for f in folders], "crops": crops}
+                "bytes": spent, "budget_bytes": budget_bytes, "photos_too_small": too_small,
+                "photos_available": len(photos), "sources": [str(f) for f in folders], "crops": crops}
     atomic_write(out / MANIFEST, (json.dumps(manifest, indent=1) + "\n").encode())
     return manifest
