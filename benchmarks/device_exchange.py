@@ -7,10 +7,11 @@ decodes them there too; this script, run where the files come back:
 
 - decodes every GPU stream on this machine (CPU) and compares the pixels with the GPU's decode and the
   original (a wrong scale index shows as an error or a collapse in PSNR, not as a small difference);
-- encodes each original here at the same rate and compares the bytes with the GPU's stream.
+- encodes each original here with the stream's own model and rate and compares the bytes with the GPU's
+  stream.
 
-    .venv/bin/python benchmarks/device_exchange.py STREAMS GPU_DECODED ORIGINALS --zoo ZOO --model base-vr \\
-        --level 5 [--out benchmarks/results/device-exchange.json]
+    .venv/bin/python benchmarks/device_exchange.py STREAMS GPU_DECODED ORIGINALS --zoo ZOO \\
+        [--out benchmarks/results/device-exchange.json]
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import argparse
 import json
 import platform
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -31,20 +32,25 @@ from percomp_ui.images import load_image
 from percomp_ui.metrics import psnr_rgb
 
 
-def compare(codec: LearnedCodec, stream_path: Path, gpu_png: Path, original: Path, level: float) -> dict[str, Any]:
-    """One image: CPU decode of the GPU stream vs the GPU decode and the original; CPU stream vs GPU stream."""
+def compare(codec_of: Callable[[str], LearnedCodec], stream_path: Path, gpu_png: Path, original: Path
+            ) -> dict[str, Any]:
+    """One image: CPU decode of the GPU stream vs the GPU decode and the original; a CPU encode at the
+    stream's own model and rate vs the GPU's stream. ``codec_of`` maps a model name to its codec."""
     data = stream_path.read_bytes()
     reference = load_image(original).rgb
     gpu = load_image(gpu_png).rgb
     row: dict[str, Any] = {"image": original.name, "bytes": len(data),
                            "psnr_gpu_decode": round(psnr_rgb(reference, gpu), 3)}
     try:
-        cpu = codec.decode_stream(unpack(data))
+        stream = unpack(data)
+        codec = codec_of(stream.model_name)
+        cpu = codec.decode_stream(stream)
     except PercompError as error:
         return row | {"decodes_here": False, "error": str(error)}
     difference = np.abs(cpu.astype(np.int16) - gpu.astype(np.int16))
-    same_stream = codec.encode(reference, level).data == data
-    return row | {"decodes_here": True, "psnr_cpu_decode": round(psnr_rgb(reference, cpu), 3),
+    same_stream = codec.encode(reference, stream.rate).data == data
+    return row | {"model": stream.model_name, "weights_hash": stream.weights_hash.hex(), "rate": stream.rate,
+                  "decodes_here": True, "psnr_cpu_decode": round(psnr_rgb(reference, cpu), 3),
                   "max_pixel_difference": int(difference.max()), "pixels_differing": int((difference > 0).sum()),
                   "cpu_stream_identical": same_stream}
 
@@ -55,18 +61,22 @@ def main() -> int:
     parser.add_argument("gpu_decoded", type=Path)
     parser.add_argument("originals", type=Path)
     parser.add_argument("--zoo", type=Path, help="the zoo the GPU encoded with")
-    parser.add_argument("--model", default="base-vr")
-    parser.add_argument("--level", type=float, default=5.0, help="the rate level the GPU encoded at")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    codec = LearnedCodec.from_zoo(args.model, args.zoo)
+    codecs: dict[str, LearnedCodec] = {}
+
+    def codec_of(name: str) -> LearnedCodec:
+        if name not in codecs:
+            codecs[name] = LearnedCodec.from_zoo(name, args.zoo)
+        return codecs[name]
+
     rows = []
     for stream_path in sorted(args.streams.glob("*.pcmp")):
         originals = sorted(args.originals.glob(stream_path.stem + ".*"))
         if not originals:
             print(f"{stream_path.name}: no original in {args.originals}")
             continue
-        rows.append(compare(codec, stream_path, args.gpu_decoded / f"{stream_path.stem}.png", originals[0], args.level))
+        rows.append(compare(codec_of, stream_path, args.gpu_decoded / f"{stream_path.stem}.png", originals[0]))
         r = rows[-1]
         here = (f"CPU {r['psnr_cpu_decode']:.3f} dB, max |Δ| {r['max_pixel_difference']}, "
                 f"stream {'identical' if r['cpu_stream_identical'] else 'differs'}") if r["decodes_here"] else \
@@ -79,8 +89,7 @@ def main() -> int:
     print(f"{summary['decode_here']}/{len(rows)} GPU streams decode here; "
           f"{summary['streams_identical']}/{len(rows)} identical to this machine's encode")
     if args.out:
-        result = {"model": args.model, "weights_hash": codec.weights_hash.hex(), "level": args.level,
-                  "decoded_on": f"{platform.processor() or platform.machine()}, torch {torch.__version__}",
+        result = {"decoded_on": f"{platform.processor() or platform.machine()}, torch {torch.__version__}",
                   "summary": summary, "images": rows}
         atomic_write(args.out, (json.dumps(result, indent=2) + "\n").encode())
         print(f"wrote {args.out}")

@@ -137,7 +137,7 @@ PY
     if [ -f "$DIR/cuda-streams.tar" ]; then
         rm -rf "$LOCAL/cuda" && mkdir -p "$LOCAL/cuda" && tar -xf "$DIR/cuda-streams.tar" -C "$LOCAL/cuda"
         .venv/bin/python benchmarks/device_exchange.py "$LOCAL/cuda/streams" "$LOCAL/cuda/gpu-decoded" "$GPU/val" \
-            --zoo "$GPU/zoo" --model "$MODEL" --level 5 --out benchmarks/results/device-exchange.json || true
+            --zoo "$GPU/zoo" --out benchmarks/results/device-exchange.json || true
     fi
     parts=("$DIR"/weights.part*)
     if [ -e "${parts[0]}" ]; then
