@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 from app_fixtures import app_process  # noqa: E402
 
+from latency_plan import GOAL_S, START_ALPHA, START_BPP, fresh_alpha, fresh_target, summary  # noqa: E402
 from percomp_ui.app.workbench import ROI, Zoo  # noqa: E402
 from percomp_ui.hardware import cpu_model  # noqa: E402
 from percomp_ui.images import load_image, save_png  # noqa: E402
@@ -46,17 +47,6 @@ from percomp_ui.images import load_image, save_png  # noqa: E402
 OUTPUTS = ["status", "source", "editor", "saliency", "overlay", "bits_of", "bits", "bits_caption", "flip",
            "gallery", "numbers", "left", "right", "slider", "downloads"]
 VIEW = ["ROI", "Original", "ROI", 1]  # bits of, compare left / right, zoom
-# targets inside every shipped ROI model's range on kodim23 (roi-vr 5cd46a82 tops out at 0.55 bpp without a ROI)
-START_ALPHA, START_BPP = 1.0, 0.30
-
-
-def fresh_alpha(index: int) -> float:
-    """A value never used before in the run: a repeated one would be a cache hit, not a re-encode."""
-    return round(0.45 + 0.1 * index, 2)
-
-
-def fresh_target(index: int) -> float:
-    return round(0.25 + 0.01 * index, 2)
 
 
 def bench_images(folder: Path, count: int) -> list[str]:
@@ -169,12 +159,6 @@ def concurrent_clients(url: str, model: str, names: list[str], folder: Path) -> 
     }
 
 
-def summary(times: list[float]) -> dict[str, Any]:
-    ordered = sorted(times)
-    return {"median": statistics.median(times), "p90": ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))],
-            "min": ordered[0], "all": times}
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="base-vr")
@@ -201,7 +185,7 @@ def main() -> int:
         "cpu": cpu_model(), "threads": torch.get_num_threads(),
         "torch": torch.__version__, "repeats": args.repeats,
         "alpha_change_to_roi_s": alpha, "bpp_change_to_roi_s": bpp, "concurrent": crowd,
-        "goal_s": {"cpu": 1.0, "gpu": 0.1},
+        "goal_s": GOAL_S,
     }
     print(f"{'change':<22}{'median s':>10}{'p90 s':>10}{'min s':>10}")
     for name, row in (("α → ROI recon", alpha), ("bpp → ROI recon", bpp)):
