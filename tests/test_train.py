@@ -213,3 +213,60 @@ def test_campaign_finalize_trains_a_decayed_copy_and_leaves_the_run_as_it_was(im
     assert finished.step == 5 and finished.lr_at(finished.step) == pytest.approx(1e-5)  # 1e-3 ÷ 10 ÷ 10
     assert (run / "state.pt").read_bytes() == before  # the campaign's own run is untouched
     assert [json.loads(line)["step"] for line in (final / "val.jsonl").read_text().splitlines()][-1] == 5
+
+
+def test_average_into_is_an_exponential_moving_average() -> None:
+    from percomp_ui.train.average import average_into_
+
+    mean, value = [torch.tensor([0.0, 4.0])], [torch.tensor([2.0, 0.0])]
+    average_into_(mean, value, 0.75)
+    assert torch.allclose(mean[0], torch.tensor([0.5, 3.0]))  # θ̄ + (1 − d)(θ − θ̄)
+    with pytest.raises(ValueError, match="decay"):
+        average_into_(mean, value, 1.0)
+
+
+def test_a_run_with_ema_validates_saves_resumes_and_exports_the_average(image_folder: Path, tmp_path: Path) -> None:
+    run, decay = tmp_path / "run", 0.5
+    trainer = Trainer(run, tiny_config(image_folder, ema=decay, val_every=3))
+    start = [p.detach().clone() for p in trainer.model.parameters()]
+    expected = start
+    torch.manual_seed(2)
+    for _ in range(2):  # by hand: θ̄ follows every step's weights
+        trainer.train_step(torch.rand(2, 3, 64, 64))
+        expected = [decay * m + (1 - decay) * p.detach() for m, p in zip(expected, trainer.model.parameters())]
+    averaged = list(trainer.average.model.parameters())
+    assert all(torch.allclose(a, e, atol=1e-6) for a, e in zip(averaged, expected))
+    assert any(not torch.equal(a, p) for a, p in zip(averaged, trainer.model.parameters()))
+
+    trainer.run(max_steps=1, progress=False)  # step 3: validated and exported
+    line = json.loads((run / "val.jsonl").read_text().splitlines()[-1])
+    assert line["step"] == 3 and set(line["raw"]["levels"]) == {"0", "7"}
+    assert line["objective"] != line["raw"]["objective"]  # the average, not the trained weights
+    assert trainer.validate(trainer_images(image_folder), trainer.model)["objective"] == pytest.approx(
+        line["raw"]["objective"], rel=1e-5)
+    exported, card = load_model("trained-tiny", run / "best")
+    assert card["training"]["recipe"]["ema"] == decay
+    shipped = dict(exported.named_parameters())
+    for name, trained in trainer.model.named_parameters():  # every weight nearer the average than the trained one
+        average = dict(trainer.average.model.named_parameters())[name]
+        assert (shipped[name].float() - average).norm() <= (shipped[name].float() - trained).norm(), name
+
+    resumed = Trainer(run)
+    for a, b in zip(resumed.average.model.state_dict().values(), trainer.average.model.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_a_run_that_turns_ema_on_later_starts_the_average_at_its_weights(image_folder: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    Trainer(run, tiny_config(image_folder)).run(max_steps=2, progress=False)
+    resumed = Trainer(run, tiny_config(image_folder, ema=0.9))
+    for a, b in zip(resumed.average.model.parameters(), resumed.model.parameters()):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="ema"):
+        Trainer(tmp_path / "other", tiny_config(image_folder, ema=1.0))
+
+
+def trainer_images(folder: Path) -> list[torch.Tensor]:
+    from percomp_ui.train.data import load_validation
+
+    return load_validation(folder, 1)

@@ -16,7 +16,7 @@ TUNABLE: dict[str, type] = {"steps": int, "crop": int, "batch": int, "lr": float
                             "val_every": int, "val_images": int, "log_every": int, "save_every_s": float,
                             "threads": int, "seed": int,
                             "alpha": float, "beta": float, "gamma": float, "lr_gamma": float,
-                            "roi_background_weight": float, "roi_lpips_weight": float}
+                            "roi_background_weight": float, "roi_lpips_weight": float, "ema": float}
 LISTS = ("levels", "lr_milestones", "val_levels", "roi_alpha_range", "lambdas")
 CHOICES = {"lpips_net": ("alex", "vgg", "squeeze"), "device": ("auto", "cpu", "cuda"),
            "amp": ("auto", "off", "bf16", "fp16"), "architecture": ARCHITECTURES}

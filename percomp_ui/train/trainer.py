@@ -4,7 +4,8 @@ A run folder holds everything needed to continue after a kill (SIGTERM lets the 
 finish and saves first: :mod:`.signals`):
 
     RUN/config.json    the TrainConfig the run was started with
-    RUN/state.pt       model + both optimizers + step + best validation (torch.save, weights_only-loadable)
+    RUN/state.pt       model + both optimizers + step + best validation (torch.save, weights_only-loadable),
+                       and the weights' moving average when the run keeps one (``ema``: :mod:`.average`)
     RUN/log.jsonl      one line per logging interval (loss, bpp, mse, seconds per step)
     RUN/val.jsonl      one line per validation (per-level bpp/PSNR, objective) — the learning curve
     RUN/best/          the best validated weights exported as a zoo checkpoint (safetensors + card);
@@ -35,6 +36,11 @@ GradScaler). The analysis and synthesis transforms run under autocast; the laten
 transforms, entropy bottleneck, Gaussian conditional) runs with autocast off on a float32 ``y``, so the
 likelihoods, hence the rate term, stay float32; the distortion terms are computed in float32 too.
 The GradScaler's state is not saved (it recalibrates within a few steps after a resume).
+
+Weight averaging (``ema`` > 0, :mod:`.average`): rank 0 keeps an exponential moving average of the
+weights after every step; validation, the best-weights choice and exports use the average, and each
+validation line also records the trained weights' own (``raw``). A run that turns it on later starts
+the average at its current weights.
 """
 from __future__ import annotations
 
@@ -57,6 +63,7 @@ from ..nn.checkerboard import checkerboard_state_from
 from ..nn.hyperprior import CHECKERBOARD, DEFAULT_LAMBDAS, MEAN_SCALE, GainedMeanScaleHyperprior, HyperpriorConfig
 from ..zoo import SEED000_FAMILY, load_model, read_card, save_checkpoint
 from . import distributed
+from .average import WeightAverage
 from .clock import StepClock
 from .data import CropSampler, load_validation
 from ..roi.mask import MAX_ALPHA, MIN_ALPHA
@@ -116,6 +123,9 @@ class TrainConfig:
     roi_alpha_range: list[float] = field(default_factory=lambda: [0.25, 3.0])
     roi_background_weight: float = 0.01  # w in R + λ·(d_ROI + w·d_BG): 1 − MS-SSIM is ~30× an MSE
     roi_lpips_weight: float = 0.5  # λ_p of eq. 4
+    # decay of the weights' moving average that validation and export use (0: none; 0.999 ≈ the last
+    # 1 000 steps): takes out the gradient noise of small batches at a constant lr (.average)
+    ema: float = 0.0
 
 
 def psnr(mse: float) -> float:
@@ -189,10 +199,13 @@ class Trainer:
         self.best = math.inf
         self.wall_s = 0.0
         self.origin: dict[str, Any] | None = None  # the checkpoint a fine-tune started from (ORIGIN_FILE)
+        self.average: WeightAverage | None = None
         if self.state_path.exists():
             self._load_state()
         elif c.init_from:
             self._init_from_checkpoint(c.init_from)
+        if c.ema and self.dist.is_main and self.average is None:  # a new run, or one that turns it on now
+            self.average = WeightAverage(self.model, c.ema)
         if self.dist.is_main:  # only now: a run whose start failed leaves no config to resume with
             _write_json(config_path, asdict(c))
         self._set_lr()
@@ -267,6 +280,9 @@ class Trainer:
         for group in self.aux_optimizer.param_groups:
             group["lr"] = self.config.aux_lr
         self.step, self.best, self.wall_s = int(state["step"]), float(state["best"]), float(state["wall_s"])
+        if self.config.ema and self.dist.is_main and "ema" in state:
+            self.average = WeightAverage(self.model, self.config.ema)
+            self.average.load_state_dict(state["ema"])
         origin = self.run_dir / ORIGIN_FILE
         if origin.exists():
             self.origin = json.loads(origin.read_text())
@@ -281,6 +297,7 @@ class Trainer:
             "step": self.step,
             "best": self.best,
             "wall_s": self.wall_s,
+            **({"ema": self.average.state_dict()} if self.average else {}),
         }
         tmp = self.state_path.with_suffix(".tmp")
         torch.save(state, tmp)
@@ -338,24 +355,34 @@ class Trainer:
         aux_loss.backward()
         distributed.average_gradients(self.dist, self._aux_params)
         self.aux_optimizer.step()
+        if self.average:
+            self.average.update(self.model)
         self.step += 1
         return {k: float(v.detach()) for k, v in losses.items()} | {"aux": float(aux_loss.detach())}
 
     # -- validation -----------------------------------------------------------------------------
+    @property
+    def judged_model(self) -> GainedMeanScaleHyperprior:
+        """The weights validation judges and export ships: the moving average when the run keeps one."""
+        return self.average.model if self.average else self.model
+
     @torch.no_grad()
-    def validate(self, images: list[Tensor]) -> dict[str, Any]:
-        """Entropy-estimated bpp, PSNR (and MS-SSIM when the loss has it) at real rounding, per level;
-        objective = the mean of seed 000 eq. 1 with the run's α, β, γ (a ROI run: α alone, no mask)."""
+    def validate(self, images: list[Tensor], model: GainedMeanScaleHyperprior | None = None) -> dict[str, Any]:
+        """Entropy-estimated bpp, PSNR (and MS-SSIM when the loss has it) at real rounding, per level,
+        of ``model`` (default :attr:`judged_model`); objective = the mean of seed 000 eq. 1 with the
+        run's α, β, γ (a ROI run: α alone, no mask)."""
         c = self.config
+        model = self.judged_model if model is None else model
         weights = (1.0, 0.0, 0.0) if c.roi else (c.alpha, c.beta, c.gamma)
-        self.model.eval()
+        training = model.training
+        model.eval()
         per_level = {}
         objective = 0.0
         for level in c.val_levels:
             sums: dict[str, float] = {}
             for x in images:
                 x = x.to(self.device)
-                out = self.model(x, torch.tensor([level], device=self.device))
+                out = model(x, torch.tensor([level], device=self.device))
                 lam = torch.tensor([c.lambdas[level]], device=self.device)
                 parts = rate_distortion_loss(out["x_hat"].clamp(0, 1), x, out["likelihoods"], lam, *weights,
                                              lpips_fn=self.lpips)
@@ -365,7 +392,7 @@ class Trainer:
             per_level[str(level)] = {"bpp": round(mean["bpp"], 4), "psnr": round(psnr(mean["mse"]), 3)} | {
                 key: round(mean[key], 4) for key in ("ms_ssim", "lpips") if key in mean}
             objective += mean["loss"]
-        self.model.train()
+        model.train(training)
         return {"levels": per_level, "objective": objective / len(c.val_levels)}
 
     def loss_description(self) -> str:
@@ -392,8 +419,10 @@ class Trainer:
 
     def export(self, directory: Path, validation: dict[str, Any] | None) -> dict[str, Any]:
         c = self.config
-        # The live model when it is on the CPU (as always); a CPU copy otherwise.
-        model = self.model if self.device.type == "cpu" else copy.deepcopy(self.model).cpu()
+        # The judged model when it is on the CPU (as always); a CPU copy otherwise.
+        judged = self.judged_model
+        training = judged.training
+        model = judged if self.device.type == "cpu" else copy.deepcopy(judged).cpu()
         model.eval()
         model.update(force=True)
         perceptual = c.beta or (c.gamma and self.lpips is not None)
@@ -425,7 +454,7 @@ class Trainer:
             "validation": validation,
         }
         result = save_checkpoint(model, c.export_name, card, directory)
-        self.model.train()
+        judged.train(training)
         return result
 
     # -- the loop -------------------------------------------------------------------------------
@@ -458,6 +487,8 @@ class Trainer:
                 window.clear()
             if val_images and (self.step % c.val_every == 0 or self.step == c.steps):  # and at the run's end
                 result = self.validate(val_images)
+                if self.average:
+                    result["raw"] = self.validate(val_images, self.model)
                 self._append("val.jsonl", {"step": self.step, "wall_s": round(self.wall_s, 1), **result})
                 # A ROI run's plain full-image objective rises by design (its background loses bits), so
                 # it exports its latest validated weights; other runs keep their best.
@@ -501,6 +532,8 @@ def _check_config(c: TrainConfig) -> None:
         raise ValueError(f"roi_alpha_range must be two values within [{MIN_ALPHA:g}, {MAX_ALPHA:g}], low first")
     if c.roi_background_weight <= 0 or c.roi_lpips_weight < 0:
         raise ValueError("roi_background_weight must be > 0 and roi_lpips_weight ≥ 0")
+    if not 0.0 <= c.ema < 1.0:
+        raise ValueError(f"ema must be a decay in [0, 1) (0: no weight averaging; got {c.ema})")
 
 
 def _amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
