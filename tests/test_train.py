@@ -252,7 +252,7 @@ def test_a_run_with_ema_validates_saves_resumes_and_exports_the_average(image_fo
         assert (shipped[name].float() - average).norm() <= (shipped[name].float() - trained).norm(), name
 
     resumed = Trainer(run)
-    for a, b in zip(resumed.average.model.state_dict().values(), trainer.average.model.state_dict().values()):
+    for a, b in zip(resumed.average.model.parameters(), trainer.average.model.parameters()):
         assert torch.equal(a, b)
 
 
@@ -270,3 +270,18 @@ def trainer_images(folder: Path) -> list[torch.Tensor]:
     from percomp_ui.train.data import load_validation
 
     return load_validation(folder, 1)
+
+
+def test_the_average_resumes_whatever_size_the_cdf_tables_were_exported_at(image_folder: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    trainer = Trainer(run, tiny_config(image_folder, ema=0.9, val_every=2, lr=1e-2))
+    trainer.model.update(force=True)  # the trained weights' tables, as an export before the average existed made them
+    trainer.run(max_steps=2, progress=False)  # the average exported: its own tables
+    cdf = "latent_codec.entropy_bottleneck._quantized_cdf"
+    saved = torch.load(run / "state.pt", weights_only=True)
+    assert cdf not in saved["ema"] and set(saved["ema"]) == {n for n, _ in trainer.model.named_parameters()}
+    resumed = Trainer(run)
+    for name, param in resumed.average.model.named_parameters():
+        assert torch.equal(param, dict(trainer.average.model.named_parameters())[name]), name
+    resumed.run(max_steps=2, progress=False)
+    assert resumed.step == 4

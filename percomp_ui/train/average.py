@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from typing import Any
-
 import torch
 from torch import Tensor, nn
 
@@ -47,8 +45,17 @@ class WeightAverage:
         """Fold the model's current parameters into the average (after each optimizer step)."""
         average_into_(list(self.model.parameters()), list(model.parameters()), self.decay)
 
-    def state_dict(self) -> dict[str, Any]:
-        return self.model.state_dict()
+    def state_dict(self) -> dict[str, Tensor]:
+        """The averaged parameters. Buffers are left out: the entropy models' CDF tables are sized by
+        each export's ``update()``, so a saved table need not fit the model it is loaded into."""
+        return {name: p.detach().clone() for name, p in self.model.named_parameters()}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state)
+    @torch.no_grad()
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        """Averaged parameters from :meth:`state_dict` (other entries, such as buffers, are ignored)."""
+        params = dict(self.model.named_parameters())
+        missing = sorted(params.keys() - state.keys())
+        if missing:
+            raise ValueError(f"the saved weight average lacks {', '.join(missing[:3])}")
+        for name, param in params.items():
+            param.copy_(state[name])
