@@ -1,10 +1,10 @@
 """A moving average of the weights a run trains (Polyak averaging, as an exponential moving average).
 
 With one 512-px crop a batch, the campaign's weights wander around where the loss is low by about as
-much as 500 steps move them forward (docs/results.md, "Learning rate"); a decayed copy
-(``campaign.sh finalize``) took that noise out for the snapshots that shipped. The average does it at
-every step, for the cost of one more copy of the weights, so every validation and export of a run
-that keeps one is of the averaged weights.
+much as 500 steps move them forward (docs/results.md, "Learning rate"); only a decayed copy
+(``campaign.sh finalize``) took that noise out. The average does it at every step, for the cost of one
+more copy of the weights, so every validation and export of a run that keeps one is of the averaged
+weights (a decay on top still gains a little: docs/results.md, "Weight averaging").
 
 .. code-block:: none
 
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
+
 import torch
 from torch import Tensor, nn
 
