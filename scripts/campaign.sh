@@ -128,20 +128,12 @@ if [ ! -f "$RUN/config.json" ]; then
             args+=(--roi --export-name roi-vr --roi-background-weight "${ROI_BG_WEIGHT:-0.005}" --init-from "$origin")
         else
             # INIT=roi-vr: an MSE phase on the ROI fine-tune of the shipped BASE (with LR=1e-5 that is
-            # how base-vr 7e86bfe132cb925c was made: docs/results.md). One 512-px crop a batch (the
-            # pixels of four 256-px ones; only the training photos ≥ 512 px): from base-vr 9b4d22bc,
-            # 250 steps at lr 2e-5 moved Kodak-8's curve −2.2 % where 256-px crops moved it −0.3 %.
-            # The transforms in bfloat16 (the rate stays float32): half the time a step on this CPU
-            # (avx512_bf16), and after 500 steps the same place as float32 (−2.4 % / −2.35 %).
-            # benchmarks/results/recipe-crop512-bf16.json; CROP, BATCH, AMP and EMA override. torch.compile
-            # takes that to 0.57 s after a minute of compiling (the checkerboard's masked assignment
-            # stays eager: inductor has no aten.nonzero, so torch logs a graph break and an "Error
-            # detected in IndexPutBackward0" warning once; every parameter still gets its gradient).
-            # Validation and export judge a moving average of the weights (EMA; decay 0.999, about the last
-            # 1 000 steps): at one crop a batch the trained weights' own curve moves about as much between
-            # validations as it gains (docs/results.md, "Learning rate").
-            args+=(--init-from "${INIT:-base-vr}" --export-name base-vr --crop "${CROP:-512}" --batch "${BATCH:-1}"
-                   --amp "${AMP:-bf16}" --compile --ema "${EMA:-0.999}")
+            # how base-vr 7e86bfe132cb925c was made: docs/results.md). The recipe: scripts/cpu_recipe.sh.
+            # Validation and export judge a moving average of the weights (EMA overrides; decay 0.999,
+            # about the last 1 000 steps): at one crop a batch the trained weights' own curve moves about
+            # as much between validations as it gains (docs/results.md, "Learning rate").
+            source scripts/cpu_recipe.sh
+            args+=(--init-from "${INIT:-base-vr}" --export-name base-vr "${CPU_RECIPE[@]}" --ema "${EMA:-0.999}")
         fi
     fi
 fi

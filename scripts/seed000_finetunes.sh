@@ -10,14 +10,15 @@
 # eq. 1's MS-SSIM term weighs more than its MSE at the same λ, so every level lands at a higher rate
 # than the MSE net's (trained at λ 128 alone, Kodak level 0 went 0.07 → 0.22 bpp), and seed 000's
 # per-image choice needs low rates to keep every Kodak image under 0.15 bpp.
-# The BASE campaign's recipe (scripts/campaign.sh): one 512-px crop a batch, bfloat16 transforms,
-# compiled; validation and export judge a moving average of the weights, with a decay (EMA, default
+# The BASE campaign's recipe (scripts/cpu_recipe.sh: one 512-px crop a batch, bfloat16 transforms,
+# compiled); validation and export judge a moving average of the weights, with a decay (EMA, default
 # 0.99: about the last 100 steps) short enough to forget INIT within a few hundred steps.
 # Called by `bash scripts/campaign.sh start seed-000`.
 #
 #   RUNS=~/.cache/percomp/runs INIT=base-vr FINE_TUNE_STEPS=600 VAL_EVERY=200 LOW_LAMBDAS="2 4 8" EMA=0.99 bash scripts/seed000_finetunes.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/cpu_recipe.sh
 RUNS=${RUNS:-$HOME/.cache/percomp/runs}
 SHARED=${PERCOMP_SHARED:-../shared}
 STEPS=${FINE_TUNE_STEPS:-600}
@@ -44,7 +45,7 @@ PY
         for d in "$SHARED"/datasets/train/*/; do args+=(--data "$d"); done
         args+=(--val "$SHARED/datasets/kodak" --threads "$(nproc)" --init-from "$INIT" --export-name "s000-l$lam"
                --alpha 1 --beta 0.1 --gamma 0.1 --lr 1e-4
-               --crop "${CROP:-512}" --batch "${BATCH:-1}" --amp "${AMP:-bf16}" --compile --ema "${EMA:-0.99}")
+               "${CPU_RECIPE[@]}" --ema "${EMA:-0.99}")
         read -ra lambdas <<< "$ladder"
         read -ra levels <<< "$draw"
         args+=(--lambdas "${lambdas[@]}" --levels "${levels[@]}" --val-levels 0 "$level")
