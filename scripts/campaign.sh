@@ -117,7 +117,16 @@ if [ ! -f "$RUN/config.json" ]; then
         read -ra ladder <<< "$(value checkpoints/base-vr.json config lambdas)"
         lr=1e-4
         [ "$MODEL" = roi-vr ] || lr=2e-5
-        args+=(--lr "${LR:-$lr}" --lambdas "${ladder[@]}")
+        # Both train with the CPU recipe (scripts/cpu_recipe.sh; a ROI step 0.33 s here, where 256-px
+        # batches of 4 in float32 took 3.7 s: docs/results.md, "The ROI model"), and validation and
+        # export judge a moving average of the weights (EMA overrides): at one crop a batch the trained
+        # weights' own curve moves about as much between validations as it gains (docs/results.md,
+        # "Learning rate"). Decay 0.999 (about the last 1 000 steps) for base-vr; 0.99 (about 100) for
+        # the shorter roi-vr fine-tune, as for the seed-000 ones.
+        ema=0.99
+        [ "$MODEL" = roi-vr ] || ema=0.999
+        source scripts/cpu_recipe.sh
+        args+=(--lr "${LR:-$lr}" --lambdas "${ladder[@]}" "${CPU_RECIPE[@]}" --ema "${EMA:-$ema}")
         if [ "$MODEL" = roi-vr ]; then
             # from the shipped BASE; from the shipped roi-vr instead only when it was fine-tuned from
             # these very BASE weights. The background weight w of eq. 4 (ROI_BG_WEIGHT, default 0.005)
@@ -125,20 +134,11 @@ if [ ! -f "$RUN/config.json" ]; then
             origin=base-vr
             [ -f checkpoints/roi-vr.json ] \
                 && [[ "$(value checkpoints/roi-vr.json training fine_tune from)" == *"$base_hash"* ]] && origin=roi-vr
-            # The CPU recipe below; at one crop a batch the EMA (0.99, about the last 100 steps) is what
-            # validation judges, as for the seed-000 fine-tunes: 0.33 s a ROI step here, where the 256-px
-            # batches of 4 in float32 took 3.7 s (docs/results.md, "The ROI model")
-            source scripts/cpu_recipe.sh
-            args+=(--roi --export-name roi-vr --roi-background-weight "${ROI_BG_WEIGHT:-0.005}" --init-from "$origin"
-                "${CPU_RECIPE[@]}" --ema "${EMA:-0.99}")
+            args+=(--roi --export-name roi-vr --roi-background-weight "${ROI_BG_WEIGHT:-0.005}" --init-from "$origin")
         else
-            # INIT=roi-vr: an MSE phase on the ROI fine-tune of the shipped BASE (with LR=1e-5 that is
-            # how base-vr 7e86bfe132cb925c was made: docs/results.md). The recipe: scripts/cpu_recipe.sh.
-            # Validation and export judge a moving average of the weights (EMA overrides; decay 0.999,
-            # about the last 1 000 steps): at one crop a batch the trained weights' own curve moves about
-            # as much between validations as it gains (docs/results.md, "Learning rate").
-            source scripts/cpu_recipe.sh
-            args+=(--init-from "${INIT:-base-vr}" --export-name base-vr "${CPU_RECIPE[@]}" --ema "${EMA:-0.999}")
+            # INIT=roi-vr: an MSE phase on the ROI fine-tune of the shipped BASE (that is how base-vr
+            # 6073f6c1654d1107 and, with LR=1e-5, 7e86bfe132cb925c were made: docs/results.md).
+            args+=(--init-from "${INIT:-base-vr}" --export-name base-vr)
         fi
     fi
 fi

@@ -1,4 +1,4 @@
-# Sourced by campaign.sh (base-vr) and seed000_finetunes.sh: the CPU training recipe the campaign
+# Sourced by campaign.sh (base-vr, roi-vr) and seed000_finetunes.sh: the CPU training recipe the campaign
 # measured, as `percomp train` options in CPU_RECIPE; CROP, BATCH and AMP override.
 # One 512-px crop a batch (the pixels of four 256-px ones; only the training photos ≥ 512 px): from
 # base-vr 9b4d22bc, 250 steps at lr 2e-5 moved Kodak-8's curve −2.2 % where 256-px crops moved it −0.3 %.
