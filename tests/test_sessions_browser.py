@@ -42,6 +42,7 @@ class AppProcess:
         self.zoo, self.sessions, self.cwd = zoo, sessions, cwd
         self.process: subprocess.Popen | None = None
         self.url = ""
+        self.log = Path()
 
     def start(self) -> None:
         with socket.socket() as s:
@@ -49,12 +50,13 @@ class AppProcess:
             port = s.getsockname()[1]
         command, env = percomp_command(self.zoo, "sessions", "serve", self.sessions, "--port", port)
         env["GRADIO_ANALYTICS_ENABLED"] = "False"
-        with open(self.cwd / f"app-{port}.log", "wb") as log:  # the child keeps its own copy of the descriptor
+        self.log = self.cwd / f"app-{port}.log"
+        with open(self.log, "wb") as log:  # the child keeps its own copy of the descriptor
             self.process = subprocess.Popen(command, env=env, cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT)
         self.url = f"http://127.0.0.1:{port}/"
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
-            assert self.process.poll() is None, (self.cwd / f"app-{port}.log").read_text()
+            assert self.process.poll() is None, self.log.read_text()
             try:
                 urllib.request.urlopen(self.url, timeout=2)
                 return
@@ -92,7 +94,11 @@ def committed_votes(db: Path) -> set[tuple]:
 def organise(page, app: AppProcess, images: list[Path]) -> None:
     page.goto(app.url)
     page.get_by_role("tab", name="Organise").click()
-    page.get_by_label("WebP", exact=True).check()  # the condition list arrives when the tab opens
+    try:  # the condition list arrives when the tab opens (once, in a loaded full run, not within 30 s)
+        page.get_by_label("WebP", exact=True).wait_for(timeout=60_000)
+    except sync_api.TimeoutError as error:
+        raise AssertionError(organise_diagnosis(page, app)) from error
+    page.get_by_label("WebP", exact=True).check()
     page.get_by_label("JPEG", exact=True).check()
     page.get_by_label("AVIF", exact=True).check()
     page.locator("#pc-name").get_by_role("textbox").fill(SESSION)
@@ -105,6 +111,16 @@ def organise(page, app: AppProcess, images: list[Path]) -> None:
     page.locator("#pc-create").click()
     page.locator("#pc-status").get_by_text("is ready").wait_for(timeout=120_000)
     assert "9 trials per rater" in page.inner_text("#pc-status")
+
+
+def organise_diagnosis(page, app: AppProcess) -> str:
+    """What the organiser's page and the server showed when the condition list did not arrive."""
+    shot = app.cwd / "organise-timeout.png"
+    page.screenshot(path=str(shot), full_page=True)
+    selected = page.get_by_role("tab", selected=True).all_inner_texts()
+    shown = page.locator("#pc-conditions label").all_inner_texts()
+    return (f"no WebP condition 60 s after opening Organise: selected tab {selected}, conditions shown {shown}, "
+            f"screenshot {shot}; the app's log:\n{app.log.read_text()[-3000:]}")
 
 
 def progress_text(page) -> str:
